@@ -1,0 +1,101 @@
+"""The data folder: where every stage reads and writes, its exclusive lock, and atomic file writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
+
+from crawler.errors import DataDirLocked
+
+ENV_VAR = "LOGOSIM_DATA_DIR"
+DEFAULT = "data"
+
+
+def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
+    """An explicit value wins, then ``LOGOSIM_DATA_DIR``, then ``./data``."""
+    return Path(value or os.environ.get(ENV_VAR) or DEFAULT).expanduser()
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @classmethod
+    def at(cls, value: str | os.PathLike[str] | None = None) -> "DataDir":
+        return cls(resolve_data_dir(value))
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.jsonl"
+
+    @property
+    def logos(self) -> Path:
+        return self.root / "logos"
+
+    @property
+    def qdrant(self) -> Path:
+        return self.root / "qdrant"
+
+    @property
+    def clusters(self) -> Path:
+        return self.root / "clusters.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def state(self) -> Path:
+        """Small JSON file where stages record when they last completed."""
+        return self.root / "state.json"
+
+    def logo_path(self, domain: str) -> Path:
+        return self.logos / f"{domain}.png"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def ensure(self) -> "DataDir":
+        self.logos.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @contextmanager
+    def locked(self, what: str = "logosim") -> Iterator["DataDir"]:
+        """Hold the folder's lock for the whole block; a second process fails at once with one line."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DataDirLocked(
+                f"data folder {self.root} is in use by another logosim process; wait for it or use another --data-dir"
+            ) from None
+        try:
+            yield self
+        finally:
+            lock.release()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
