@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from filelock import FileLock, Timeout
 
@@ -27,7 +27,7 @@ class DataDir:
     root: Path
 
     @classmethod
-    def at(cls, value: str | os.PathLike[str] | None = None) -> "DataDir":
+    def at(cls, value: str | os.PathLike[str] | None = None) -> DataDir:
         return cls(resolve_data_dir(value))
 
     @property
@@ -61,12 +61,12 @@ class DataDir:
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def ensure(self) -> "DataDir":
+    def ensure(self) -> DataDir:
         self.logos.mkdir(parents=True, exist_ok=True)
         return self
 
     @contextmanager
-    def locked(self, what: str = "logosim") -> Iterator["DataDir"]:
+    def locked(self, what: str = "logosim") -> Iterator[DataDir]:
         """Hold the folder's lock for the whole block; a second process fails at once with one line."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / ".lock"), timeout=0)
@@ -99,3 +99,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_state(data_dir: DataDir) -> dict:
+    """What each stage last did (``state.json``); an unreadable file counts as empty."""
+    import json
+
+    try:
+        return json.loads(data_dir.state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def update_state(data_dir: DataDir, stage: str, **values: object) -> dict:
+    """Merge ``values`` into the stage's entry and write the file atomically."""
+    import json
+
+    state = read_state(data_dir)
+    state.setdefault(stage, {}).update(values)
+    atomic_write_text(data_dir.state, json.dumps(state, indent=2, sort_keys=True, default=str))
+    return state

@@ -32,7 +32,7 @@ class DomainList:
     domains: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
-    blanks: int = 0
+    blanks: int = 0  # empty or comment lines
 
     def add(self, line_no: int, raw: object, seen: set[str]) -> None:
         text = "" if raw is None else str(raw)
@@ -74,7 +74,7 @@ def normalise_domain(text: str) -> str:
     try:
         host = idna.encode(host, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
-        raise ValueError(f"invalid international name ({exc})") from None
+        raise ValueError(f"invalid characters for a domain name ({str(exc)[:80]})") from None
     labels = host.split(".")
     if len(labels) < 2:
         raise ValueError("no top-level domain")
@@ -123,6 +123,7 @@ def _read_lines(lines: list[str], first_line: int = 1) -> DomainList:
     result, seen = DomainList(), set()
     for offset, line in enumerate(lines):
         if line.lstrip().startswith("#"):
+            result.blanks += 1  # a comment line counts as blank: nothing to crawl, nothing to report
             continue
         result.add(first_line + offset, line, seen)
     return result

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from crawler.datadir import atomic_write_text
 from crawler.errors import ManifestError
@@ -33,7 +33,7 @@ class ManifestRecord:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ManifestRecord":
+    def from_dict(cls, data: dict) -> ManifestRecord:
         known = {f.name for f in fields(cls)}
         record = cls(**{key: value for key, value in data.items() if key in known})
         if not isinstance(record.domain, str) or record.status not in STATUSES:
@@ -119,7 +119,7 @@ class ManifestWriter:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "ManifestWriter":
+    def __enter__(self) -> ManifestWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

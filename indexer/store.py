@@ -40,7 +40,7 @@ class StoreConfig:
 
     @classmethod
     def resolve(cls, data_root: Path, url: str | None = None, collection: str = DEFAULT_COLLECTION,
-                api_key: str | None = None) -> "StoreConfig":
+                api_key: str | None = None) -> StoreConfig:
         url = url or os.environ.get("QDRANT_URL") or None
         api_key = api_key or os.environ.get("QDRANT_API_KEY") or None
         if api_key and not url:
@@ -88,7 +88,7 @@ class LogoStore:
         except Exception:
             pass
 
-    def __enter__(self) -> "LogoStore":
+    def __enter__(self) -> LogoStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
