@@ -180,7 +180,7 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
 
 
 # -- index ------------------------------------------------------------------------------------------------
-def do_index(data: DataDir, qdrant_url: str | None, collection: str, device: Device, batch_size: int | None,
+def do_index(data: DataDir, qdrant_url: str | None, collection: str, device: str, batch_size: int | None,
              weights: str, force: bool, prune: bool):
     from indexer.runner import index_data_dir
 
@@ -191,7 +191,7 @@ def do_index(data: DataDir, qdrant_url: str | None, collection: str, device: Dev
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, status="")
 
-        summary = index_data_dir(data, config, weights=weights, device=device.value, batch_size=batch_size,
+        summary = index_data_dir(data, config, weights=weights, device=device, batch_size=batch_size,
                                  force=force, prune=prune, progress=on_progress)
     changed = summary.indexed + summary.pruned
     values: dict[str, Any] = {"finished_at": _now(), "model": summary.model, "device": summary.device}
@@ -221,16 +221,15 @@ def index(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdra
           prune: Annotated[bool, typer.Option("--prune", help="Remove vectors of domains that no longer have a logo.")] = False) -> None:
     """Embed every logo with ResNet50 and upsert it into Qdrant, keyed by domain."""
     data = DataDir.at(data_dir)
-    report = _index_report(_guard(lambda: do_index(data, qdrant_url, collection, device, batch_size, weights, force, prune)))
+    report = _index_report(_guard(lambda: do_index(data, qdrant_url, collection, device.value, batch_size, weights, force, prune)))
     _emit_json(report) if as_json else _print_index(report)
 
 
 # -- cluster ----------------------------------------------------------------------------------------------
 def do_cluster(data: DataDir, qdrant_url: str | None, collection: str, min_cluster_size: int, tune: bool):
+    from indexer.store import LogoStore
     from search.cluster import cluster_store, write_outputs
     from search.report import write_report
-
-    from indexer.store import LogoStore
 
     with data.locked(), LogoStore(_store_config(data, qdrant_url, collection)) as store:
         if not store.count():
@@ -281,9 +280,8 @@ def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qd
 def do_similar(query: str, data: DataDir, qdrant_url: str | None, collection: str, top: int,
                min_score: float | None, device: Device, weights: str | None):
     from indexer.model import Embedder
-    from search.similar import similar
-
     from indexer.store import LogoStore
+    from search.similar import similar
 
     def factory(stored_weights: str) -> Embedder:
         return Embedder(weights=weights or stored_weights, device=device.value)
@@ -327,9 +325,8 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="Output fi
            data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
            as_json: JsonOpt = False) -> None:
     """Write every vector with its domain for other tools (npy or parquet)."""
-    from search.export import export_vectors
-
     from indexer.store import LogoStore
+    from search.export import export_vectors
 
     data = DataDir.at(data_dir)
 
@@ -390,7 +387,7 @@ def status(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdr
 
 
 def run_pipeline(file: Path | None, data: DataDir, *, start: Stage = Stage.crawl, force: bool = False,
-                 qdrant_url: str | None = None, collection: str = "logos", device: Device = Device.auto,
+                 qdrant_url: str | None = None, collection: str = "logos", device: str = "auto",
                  batch_size: int | None = None, weights: str = "imagenet", min_cluster_size: int = 2,
                  tune: bool = False, crawl_settings: dict | None = None) -> tuple[Any, Path]:
     """crawl -> index -> cluster; each stage skips what is current, ``start`` restarts from a later stage."""
@@ -435,7 +432,7 @@ def run(file: Annotated[Path | None, typer.Argument(help="Domains file (not need
     """Run crawl -> index -> cluster into one data folder; a rerun resumes where the last one stopped."""
     data = DataDir.at(data_dir)
     result, report_path = _guard(lambda: run_pipeline(
-        file, data, start=start, force=force, qdrant_url=qdrant_url, collection=collection, device=device,
+        file, data, start=start, force=force, qdrant_url=qdrant_url, collection=collection, device=device.value,
         batch_size=batch_size, weights=weights, min_cluster_size=min_cluster_size, tune=tune))
     _emit_json({"clusters": _clusters_json(result), "report": str(report_path)}) if as_json \
         else _print_groups(result, report_path)
@@ -451,7 +448,9 @@ def demo(data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where 
     summary = _guard(lambda: run_demo(data, weights=weights, device=device.value, pipeline=run_pipeline,
                                       console=err))
     if as_json:
-        _emit_json(summary)
+        sample = summary.get("sample")
+        _emit_json({"clusters": _clusters_json(summary["result"]), "report": summary["report"],
+                    "weights": summary["weights"], "sample_similar": _similar_json(sample) if sample else None})
         return
     _print_groups(summary["result"], Path(summary["report"]))
     if summary.get("sample"):

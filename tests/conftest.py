@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests never reach beyond 127.0.0.1: no weight downloads, no probe of the weights host.
+os.environ["LOGOSIM_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
