@@ -1,0 +1,78 @@
+"""Run the logos spider in this process (what `logosim crawl` calls) and summarise the manifest afterwards."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler.datadir import DataDir
+from crawler.domains import Rejected, read_domains
+from crawler.errors import DataDirLocked, InputError
+from crawler.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
+
+
+@dataclass
+class CrawlSummary:
+    total: int
+    skipped: int
+    ok: int
+    no_logo: int
+    failed: int
+    by_source: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_lines: list[Rejected] = field(default_factory=list)
+
+
+def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, settings: dict | None = None,
+              on_record: Callable[[ManifestRecord], None] | None = None,
+              on_start: Callable[[int], None] | None = None) -> CrawlSummary:
+    """Crawl every domain of ``domains_file`` not yet in the manifest (all with ``force``); once per process
+    (Scrapy's reactor cannot restart). Raises InputError / DataDirLocked as one-line errors."""
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    listing = read_domains(domains_file)  # fails early, with one line, on an unusable file
+    done = set() if force else set(read_manifest(data_dir.manifest).records)
+    skipped = sum(domain in done for domain in listing.domains)
+    project = get_project_settings()
+    project.setmodule("crawler.settings", priority="project")
+    project.update({"LOGOSIM_DATA_DIR": str(data_dir.root), **(settings or {})}, priority="cmdline")
+    process = CrawlerProcess(project, install_root_handler=True)
+    crawler = process.create_crawler("logos")
+    if on_record:
+        def item_scraped(item: Any) -> None:
+            if item.record is not None:
+                on_record(item.record)
+        crawler.signals.connect(item_scraped, signal=signals.item_scraped, weak=False)
+    process.crawl(crawler, domains=str(domains_file), force=force, on_start=on_start)
+    process.start()
+    _raise_refusal(crawler)
+    summary = summarise(listing.domains, data_dir)
+    summary.skipped, summary.rejected_lines = skipped, listing.rejected
+    return summary
+
+
+def _raise_refusal(crawler: Any) -> None:
+    reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
+    if reason == "data_dir_locked":
+        pipeline = next((p for p in getattr(crawler.engine.scraper.itemproc, "middlewares", ())
+                         if getattr(p, "locked_out", None)), None) if crawler.engine else None
+        raise pipeline.locked_out if pipeline else DataDirLocked("the data folder is in use by another logosim process")
+    if reason == "input_error":
+        spider = crawler.spider
+        raise spider.input_error if getattr(spider, "input_error", None) else InputError("unusable domain list")
+
+
+def summarise(domains: list[str], data_dir: DataDir) -> CrawlSummary:
+    """Counts over the manifest's records for the input's domains (whether crawled now or earlier)."""
+    records = read_manifest(data_dir.manifest).records
+    mine = [records[domain] for domain in domains if domain in records]
+    statuses = Counter(record.status for record in mine)
+    by_source = Counter(record.source for record in mine if record.status == OK and record.source)
+    by_reason = Counter(record.reason for record in mine if record.status != OK and record.reason)
+    return CrawlSummary(total=len(domains), skipped=0, ok=statuses[OK], no_logo=statuses[NO_LOGO],
+                        failed=statuses[FAILED], by_source=dict(by_source), by_reason=dict(by_reason))

@@ -1,0 +1,82 @@
+"""Scrapy settings for the logo crawl: a broad crawl (millions of domains, a few requests each), one block A-Z.
+
+Tuning, and why:
+- Broad crawls are bound by network latency, not CPU: many concurrent requests across hosts
+  (CONCURRENT_REQUESTS), but at most two at once to one host (CONCURRENT_REQUESTS_PER_DOMAIN) so no site
+  sees more than a couple of requests in flight; no download delay, since a site gets ~3 requests in total.
+- A dead or slow site must cost one bounded wait, never stall the crawl: DOWNLOAD_TIMEOUT 15 s per request,
+  DNS_TIMEOUT 10 s, DNS errors / refused connections / timeouts are not retried (they are how 10-20 % of a
+  real domain list answers, and a retry would only double their cost); only transient failures (5xx, 429,
+  dropped connections) are retried, twice, with exponential back-off. ``Retry-After`` is honoured but capped
+  at LOGOSIM_RETRY_AFTER_MAX seconds: one site must not park a download slot for minutes.
+- Caps: a homepage is truncated at LOGOSIM_HOMEPAGE_MAXSIZE (the logo lives in <head>/<header>, and a 5 MB
+  page costs parse time for nothing); one declaring more than DOWNLOAD_MAXSIZE is refused. An image over
+  DOWNLOAD_MAXSIZE (10 MB) is refused: real logos are kilobytes.
+- robots.txt is NOT obeyed (ROBOTSTXT_OBEY False): we fetch what a browser fetches to show a homepage (the
+  page and one of its images), never crawl deeper; obeying would add a request per site and drop sites that
+  disallow all bots but still show their logo to every visitor. Identify honestly with USER_AGENT instead.
+- Cookies off, no duplicate filter (brand families share one logo URL; we de-duplicate per site ourselves),
+  DNS cache on, the telnet console off.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "logosim"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+_BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+               " logosim/0.1 (+https://github.com/logosim)")
+
+AJAXCRAWL_ENABLED = False
+CONCURRENT_ITEMS = 50
+CONCURRENT_REQUESTS = 128
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+COOKIES_ENABLED = False
+DNSCACHE_ENABLED = True
+DNSCACHE_SIZE = 50_000
+DNS_TIMEOUT = 10
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.LogoConversionMiddleware": 50,  # outermost: sees the final response of a redirect chain
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+DOWNLOAD_DELAY = 0
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_TIMEOUT = 15
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+ITEM_PIPELINES = {
+    "crawler.pipelines.LogoFilePipeline": 300,
+    "crawler.pipelines.ManifestPipeline": 800,
+}
+LOG_LEVEL = "INFO"
+LOGOSIM_CONVERT_PROCESSES = 0  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
+LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
+LOGOSIM_LOGO_MAX_SIDE = 512
+LOGOSIM_LOGO_MIN_SIDE = 16
+LOGOSIM_MAX_CANDIDATES = 6  # logo fetches per site before giving up: the best few are almost always right
+LOGOSIM_MAX_REFRESHES = 3  # <meta http-equiv=refresh> hops followed by the spider itself
+LOGOSIM_RETRY_AFTER_MAX = 10.0  # seconds; a larger Retry-After is cut to this
+LOGOSIM_RETRY_BACKOFF = 0.5  # seconds; doubled per retry when the server gives no Retry-After
+MEMUSAGE_ENABLED = False
+METAREFRESH_ENABLED = True
+METAREFRESH_MAXDELAY = 30
+REACTOR_THREADPOOL_MAXSIZE = 8  # image conversion and HTML parsing run here, off the reactor thread
+REDIRECT_MAX_TIMES = 5
+RETRY_ENABLED = True
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectionLost",
+    "twisted.web._newclient.ResponseNeverReceived",
+]
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"  # giving up is an outcome recorded in the manifest, not an error
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+RETRY_TIMES = 2
+ROBOTSTXT_OBEY = False
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+TELNETCONSOLE_ENABLED = False
+USER_AGENT = os.environ.get("LOGOSIM_USER_AGENT") or _BROWSER_UA

@@ -1,0 +1,1 @@
+"""Scrapy spiders of the logosim project (``scrapy crawl logos``)."""

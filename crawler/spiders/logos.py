@@ -1,0 +1,287 @@
+"""`scrapy crawl logos -a domains=FILE [-a force=1]`: visit each site, find its own logo, yield one item per domain.
+
+Per domain: the homepage (https, then http; the bare domain, then www.), its logo candidates best first
+(crawler.extract), then each candidate in turn until one converts to a PNG (conversion happens in
+crawler.middlewares.LogoConversionMiddleware). Every path ends in exactly one LogoItem for the domain.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider, DontCloseSpider, StopDownload
+from scrapy.http import Request, Response, TextResponse
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+from crawler.domains import read_domains
+from crawler.errors import InputError
+from crawler.items import LogoItem
+from crawler.manifest import OK, read_manifest
+from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE
+from crawler.pipelines import crawl_data_dir
+from crawler.reasons import best_reason, failure_reason
+
+logger = logging.getLogger(__name__)
+
+# Requests of sites already in progress go first, so the crawl finishes sites instead of opening new ones
+# (bounded memory): start requests 0, homepage fallbacks 1, logo candidates 2.
+PRIORITY_HOME, PRIORITY_LOGO = 1, 2
+_FINAL_HOME_REASONS = ("http_", "too_many_redirects", "homepage_too_large")
+_MAGIC = ((b"\x89PNG", "image/png"), (b"GIF8", "image/gif"), (b"\xff\xd8", "image/jpeg"),
+          (b"RIFF", "image/webp"), (b"\x00\x00\x01\x00", "image/x-icon"), (b"<", "image/svg+xml"))
+
+
+@dataclass
+class SiteJob:
+    """Where one domain's crawl stands; travels in request meta."""
+
+    domain: str
+    homepages: list[str]
+    failures: list[str] = field(default_factory=list)
+    candidates: list[Any] = field(default_factory=list)  # crawler.extract.Candidate, best first
+    tried: set[str] = field(default_factory=set)
+    attempts: int = 0
+    last_reason: str | None = None
+    refreshes: int = 0
+
+    @classmethod
+    def for_domain(cls, domain: str) -> SiteJob:
+        return cls(domain, [f"{scheme}://{host}/" for host in (domain, f"www.{domain}")
+                            for scheme in ("https", "http")])
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def logo_url(candidate: Any) -> str:
+    """What the manifest records as the logo's address; inline logos get a short stand-in."""
+    if candidate.url and not candidate.url.startswith("data:"):
+        return candidate.url
+    if candidate.url:
+        return candidate.url[:120]
+    if candidate.source == "svg_inline":
+        return "inline:svg"
+    data = candidate.data or b""
+    mime = next((m for magic, m in _MAGIC if data.lstrip()[:8].startswith(magic)), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data[:48]).decode()}"[:120]
+
+
+def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A bug while handling one site becomes that site's record (internal_error), never a lost domain."""
+
+    async def wrapper(self: LogosSpider, response: Response) -> list[Any]:
+        try:
+            return list(await callback(self, response))
+        except Exception as exc:  # noqa: BLE001 - any bug: record it for this site, keep crawling
+            logger.exception("internal error on %s", response.url)
+            return [self.finish(response.meta["job"], LogoItem.no_logo(
+                response.meta["job"].domain, f"internal_error:{type(exc).__name__}"))]
+
+    wrapper.__name__ = callback.__name__
+    return wrapper
+
+
+class LogosSpider(scrapy.Spider):
+    name = "logos"
+
+    def __init__(self, domains: str | None = None, force: str | bool = False,
+                 on_start: Callable[[int], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domains_file = Path(domains) if domains else None
+        self.force = str(force).lower() in ("1", "true", "yes", "on")
+        self.on_start = on_start
+        self.pending: set[str] = set()
+        self.input_error: InputError | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LogosSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.data_dir = crawl_data_dir(crawler)
+        spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE", 2 * 1024 * 1024)
+        spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES", 6)
+        spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES", 3)
+        # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
+        logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
+        crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
+        crawler.signals.connect(spider.recover_lost_sites, signal=signals.spider_idle)
+        return spider
+
+    # -- start ---------------------------------------------------------------------------------------------
+    def plan(self) -> list[str]:
+        """The input's domains minus those already in the manifest (unless force)."""
+        if self.domains_file is None:
+            raise InputError("no domain list: pass -a domains=FILE (.parquet, .csv or .txt)")
+        listing = read_domains(self.domains_file)
+        for rejected in listing.rejected[:50]:
+            logger.warning("%s line %d: %r skipped (%s)", self.domains_file, rejected.line, rejected.text,
+                           rejected.reason)
+        if len(listing.rejected) > 50:
+            logger.warning("... and %d more unusable lines", len(listing.rejected) - 50)
+        done = set() if self.force else set(read_manifest(self.data_dir.manifest).records)
+        todo = [domain for domain in listing.domains if domain not in done]
+        logger.info("%d domains in %s: %d to crawl, %d already in the manifest", len(listing.domains),
+                    self.domains_file, len(todo), len(listing.domains) - len(todo))
+        return todo
+
+    async def start(self) -> AsyncIterator[Request]:
+        try:
+            todo = self.plan()
+        except InputError as exc:
+            self.input_error = exc
+            logger.error("%s", exc)
+            raise CloseSpider("input_error") from None
+        if self.on_start:
+            self.on_start(len(todo))
+        for domain in todo:
+            self.pending.add(domain)
+            yield self.home_request(SiteJob.for_domain(domain), priority=0)
+
+    # -- homepage ------------------------------------------------------------------------------------------
+    def home_request(self, job: SiteJob, url: str | None = None, priority: int = PRIORITY_HOME) -> Request:
+        url = url or job.homepages.pop(0)
+        return Request(url, callback=self.parse_home, errback=self.home_failed, dont_filter=True,
+                       priority=priority, meta={"job": job, "homepage": True, "home_url": url})
+
+    def truncate_homepage(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
+        """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top."""
+        if not request.meta.get("homepage"):
+            return
+        # Retries and redirects copy meta: count per request object, not per meta dict.
+        owner, received = request.meta.get("_received", (None, 0))
+        received = (received if owner == id(request) else 0) + len(data)
+        request.meta["_received"] = (id(request), received)
+        if received > self.homepage_maxsize:
+            self.crawler.stats.inc_value("logosim/homepage_truncated")
+            raise StopDownload(fail=False)
+
+    @_guarded
+    async def parse_home(self, response: Response) -> Iterable[Any]:
+        job: SiteJob = response.meta["job"]
+        if not isinstance(response, TextResponse):
+            return [self.finish(job, LogoItem.no_logo(job.domain, "not_html"))]
+        from crawler.extract import find_candidates, meta_refresh_url
+
+        body, encoding = response.body, response.encoding
+        candidates = await maybe_deferred_to_future(
+            deferToThread(find_candidates, body, response.url, job.domain, encoding=encoding))
+        if not candidates or all(c.source == "favicon" for c in candidates):
+            target = meta_refresh_url(body, response.url)
+            if target and job.refreshes < self.max_refreshes:
+                job.refreshes += 1
+                return [self.home_request(job, target)]
+        if not candidates:
+            return [self.finish(job, LogoItem.no_logo(job.domain, "no_candidates"))]
+        job.candidates = list(candidates)
+        return self.next_candidate(job)
+
+    def home_failed(self, failure: Failure) -> list[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        job: SiteJob = request.meta["job"]
+        try:
+            reason = failure_reason(failure, homepage=True)
+            job.failures.append(reason)
+            url = self.next_homepage(job, reason, request.meta.get("home_url", request.url))
+            if url:
+                return [self.home_request(job, url)]
+            return [self.finish(job, LogoItem.failed(job.domain, best_reason(job.failures)))]
+        except Exception as exc:  # noqa: BLE001 - see _guarded
+            logger.exception("internal error on %s", request.url)
+            return [self.finish(job, LogoItem.failed(job.domain, f"internal_error:{type(exc).__name__}"))]
+
+    @staticmethod
+    def next_homepage(job: SiteJob, reason: str, failed_url: str) -> str | None:
+        """An HTTP answer ends the search (the site exists); a name that does not resolve skips to www.; a
+        timeout still tries the other scheme on the same host, but not www. (same server, same wait)."""
+        if reason.startswith(_FINAL_HOME_REASONS):
+            return None
+        host = _host(failed_url)
+        if reason == "dns_error":
+            job.homepages = [url for url in job.homepages if _host(url) != host]
+        elif reason == "timeout":
+            job.homepages = [url for url in job.homepages if _host(url) == host]
+        return job.homepages.pop(0) if job.homepages else None
+
+    # -- logo candidates -----------------------------------------------------------------------------------
+    def next_candidate(self, job: SiteJob) -> list[Any]:
+        while job.candidates and job.attempts < self.max_candidates:
+            candidate = job.candidates.pop(0)
+            if candidate.key() in job.tried:
+                continue
+            job.tried.add(candidate.key())
+            job.attempts += 1
+            return [self.candidate_request(job, candidate)]
+        reason = f"all_candidates_failed:{job.last_reason or 'none'}"
+        return [self.finish(job, LogoItem.no_logo(job.domain, reason))]
+
+    def candidate_request(self, job: SiteJob, candidate: Any) -> Request:
+        meta: dict[str, Any] = {"job": job, "candidate": candidate}
+        if candidate.is_manifest:
+            return Request(candidate.url, callback=self.parse_manifest, errback=self.candidate_failed,
+                           meta=meta, dont_filter=True, priority=PRIORITY_LOGO)
+        meta[LOGO_CANDIDATE] = True
+        url = candidate.url
+        if candidate.data is not None:
+            meta[INLINE_DATA], url = candidate.data, "data:,inline"
+        return Request(url, callback=self.parse_logo, errback=self.candidate_failed, meta=meta,
+                       dont_filter=True, priority=PRIORITY_LOGO)
+
+    @_guarded
+    async def parse_logo(self, response: Response) -> Iterable[Any]:
+        job: SiteJob = response.meta["job"]
+        candidate = response.meta["candidate"]
+        converted = response.meta.get(CONVERTED)
+        if converted is None:
+            job.last_reason = response.meta.get(CONVERT_ERROR, "not_converted")
+            return self.next_candidate(job)
+        return [self.finish(job, LogoItem(
+            job.domain, OK, source=candidate.source, logo_url=logo_url(candidate), png=converted.png,
+            sha256=converted.sha256, width=converted.width, height=converted.height))]
+
+    @_guarded
+    async def parse_manifest(self, response: Response) -> Iterable[Any]:
+        from crawler.extract import icons_from_manifest
+
+        job: SiteJob = response.meta["job"]
+        icons = icons_from_manifest(response.body, response.url)
+        job.attempts -= 1  # the manifest itself is not a logo: its icons get the attempt
+        job.candidates[:0] = icons
+        job.last_reason = job.last_reason if icons else "manifest_without_icons"
+        return self.next_candidate(job)
+
+    def candidate_failed(self, failure: Failure) -> list[Any]:
+        job: SiteJob = failure.request.meta["job"]  # type: ignore[attr-defined]
+        job.last_reason = failure_reason(failure)
+        return self.next_candidate(job)
+
+    # -- the end of a site ---------------------------------------------------------------------------------
+    def finish(self, job: SiteJob, item: LogoItem) -> LogoItem:
+        self.pending.discard(job.domain)
+        return item
+
+    def recover_lost_sites(self) -> None:
+        """Safety net: if a site's chain of requests broke (a bug), record it instead of losing the domain."""
+        lost = sorted(self.pending)
+        if not lost or self.crawler.engine is None:
+            return
+        logger.error("%d sites lost their request chain; recording them as internal_error", len(lost))
+        self.crawler.engine.crawl(Request("data:,", callback=self._record_lost, dont_filter=True,
+                                          meta={"lost": lost}))
+        raise DontCloseSpider
+
+    def _record_lost(self, response: Response) -> list[LogoItem]:
+        lost = response.meta["lost"]
+        self.pending.difference_update(lost)
+        return [LogoItem.failed(domain, "internal_error:lost") for domain in lost]
