@@ -24,7 +24,6 @@ import binascii
 import hashlib
 import io
 import re
-import warnings
 import zlib
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
@@ -189,27 +188,25 @@ def raster_pixels(data: bytes) -> int | None:
     if fmt not in _PIL_FORMATS:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
-                return image.width * image.height
-    except Exception:  # any header Pillow cannot read: not a raster for us
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
+            return image.width * image.height
+    except Exception:  # any header Pillow cannot read (or a bomb Pillow refuses): not a raster for us
         return None
 
 
 def decode_raster(data: bytes, fmt: str, max_side: int) -> Image.Image:
     """First frame (GIF/WebP/APNG), largest icon (ICO), EXIF-upright, RGBA, longest side <= max_side."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
-                return _decode_open(image, fmt, max_side)
-        except ConvertError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
-            raise ConvertError("too_large", str(exc)[:200]) from None
-        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error... on bad data
-            raise ConvertError("decode_failed", f"{exc.__class__.__name__}: {exc}"[:200]) from None
+    # No warnings.catch_warnings() here (it is not thread-safe and the crawler converts in threads):
+    # our own header check, stricter than Pillow's DecompressionBombWarning, runs before any decoding.
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
+            return _decode_open(image, fmt, max_side)
+    except ConvertError:
+        raise
+    except (Image.DecompressionBombError, MemoryError) as exc:
+        raise ConvertError("too_large", str(exc)[:200]) from None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error... on bad data
+        raise ConvertError("decode_failed", f"{exc.__class__.__name__}: {exc}"[:200]) from None
 
 
 def _decode_open(image: Image.Image, fmt: str, max_side: int) -> Image.Image:

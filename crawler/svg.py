@@ -75,9 +75,12 @@ def decode_svg_text(data: bytes) -> str:
     declared = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([\w.:-]+)[\"']", data)
     if declared:
         try:
-            return data.decode(declared.group(1).decode("ascii"), errors="replace")
+            text = data.decode(declared.group(1).decode("ascii"), errors="replace")
         except LookupError:
-            pass
+            text = ""
+        # A declaration that lies (utf-16 over UTF-8 bytes) loses the markup: fall back to UTF-8.
+        if _SVG_START.search(text):
+            return text
     return data.decode("utf-8", errors="replace")
 
 

@@ -31,6 +31,7 @@ _ROOT_TAG = re.compile(r"<((?:[\w.-]+:)?svg)\b([^>]*)>", re.I | re.S)
 _DEFAULT_NS = re.compile(r"\sxmlns\s*=\s*(\"[^\"]*\"|'[^']*')")
 _CURRENT_COLOR = re.compile(r"currentcolor", re.I)
 _IMPORT = re.compile(r"@import[^;]*;?", re.I)
+_HIDING = re.compile(r"(?:display|visibility|width|height)\s*:[^;]*;?", re.I)
 _URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.I | re.S)
 
 # HTML serialisers lower-case SVG names; browsers map them back, so do we.
@@ -180,6 +181,11 @@ def promote_symbol(root: etree._Element) -> None:
             group.set(name, value)
     for child in list(symbol):
         group.append(child)
+    # Sprite sheets hide themselves on the page (display:none, width:0); the symbol is what we want.
+    root.attrib.pop("display", None)
+    root.attrib.pop("visibility", None)
+    if root.get("style"):
+        root.set("style", _HIDING.sub("", root.get("style")))
     if symbol.get("viewBox") and not root.get("viewBox"):
         root.set("viewBox", symbol.get("viewBox"))
         for name in ("width", "height"):

@@ -1,0 +1,169 @@
+"""`logosim import DIR`: a folder of <domain>.<ext> logo files -> logos/ + manifest.jsonl, as a crawl writes them."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.convert import MAX_INPUT_BYTES, to_png
+from crawler.datadir import DataDir, atomic_write_bytes
+from crawler.domains import normalise_domain
+from crawler.errors import ConvertError, InputError
+from crawler.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
+
+SOURCE = "import"
+# Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),
+# rejected (no record: the name is not a domain, or a second file for one domain).
+OK_STATUS, FAILED_STATUS, SKIPPED, REJECTED = "ok", "failed", "skipped", "rejected"
+NOT_A_DOMAIN, DUPLICATE = "not_a_domain", "duplicate_domain"
+# Extensions stripped from a file name to find its domain; anything else is part of the name
+# ("example.co.uk" has no extension). None of these is a top-level domain.
+IMAGE_SUFFIXES = frozenset({
+    "png", "apng", "jpg", "jpeg", "jpe", "jfif", "pjpeg", "gif", "ico", "cur", "svg", "svgz", "webp",
+    "bmp", "dib", "avif", "tif", "tiff", "heic", "txt", "b64", "base64", "html", "htm", "xml", "bin",
+    "dat", "img", "image", "data", "uri",
+})
+POOL_MIN_FILES = 24  # below this, starting worker processes costs more than it saves
+DEFAULT_WORKERS = 2
+
+
+@dataclass
+class ImportSummary:
+    total: int = 0  # files looked at (ok + failed + skipped)
+    ok: int = 0
+    failed: int = 0  # conversion failures plus rejected files
+    reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, over ``failed``
+    skipped: int = 0  # domains already in the manifest (resume)
+
+
+@dataclass
+class _Job:
+    domain: str
+    path: Path
+
+
+@dataclass
+class _Result:
+    png: bytes | None
+    width: int | None = None
+    height: int | None = None
+    sha256: str | None = None
+    reason: str | None = None
+
+
+def domain_for_file(path: Path) -> str:
+    """``logos/WWW.Example.com.PNG`` -> ``example.com``; raises ValueError when the name is no domain."""
+    name = path.name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and suffix.lower() in IMAGE_SUFFIXES:
+        name = stem
+    return normalise_domain(name)
+
+
+def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
+                  progress: Callable[[str, str], None] | None = None,
+                  workers: int = DEFAULT_WORKERS) -> ImportSummary:
+    """Convert every file in ``src`` (not recursive, hidden files ignored) into ``data_dir``.
+
+    The caller holds the data folder's lock. Domains already in the manifest are skipped unless
+    ``force``. ``progress(domain_or_file_name, status)`` is called once per file.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise InputError(f"not a folder: {src}")
+    data_dir.ensure()
+    known = set() if force else set(read_manifest(data_dir.manifest).records)
+    summary = ImportSummary()
+    report = progress or (lambda _name, _status: None)
+    jobs = _plan(_list_files(src), known, summary, report)
+    # No fsync per record: os.write already survives a killed process, the logo files are fsynced,
+    # and close() fsyncs once; an OS crash can only lose records whose domains a re-run redoes.
+    with ManifestWriter(data_dir.manifest, fsync=False) as writer:
+        for job, result in zip(jobs, _convert_all(jobs, workers), strict=True):
+            record = _store(job, result, data_dir)
+            writer.write(record)
+            _count(summary, OK_STATUS if record.status == OK else FAILED_STATUS, record.reason)
+            report(job.domain, OK_STATUS if record.status == OK else FAILED_STATUS)
+    return summary
+
+
+def _list_files(src: Path) -> list[Path]:
+    return sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _plan(files: Iterable[Path], known: set[str], summary: ImportSummary,
+          report: Callable[[str, str], None]) -> list[_Job]:
+    """Name -> domain; reject non-domains and second files for a domain (the first in sorted order
+    wins); skip domains already imported or crawled."""
+    jobs: list[_Job] = []
+    seen: set[str] = set()
+    for path in files:
+        try:
+            domain = domain_for_file(path)
+        except ValueError:
+            _count(summary, REJECTED, NOT_A_DOMAIN)
+            report(path.name, REJECTED)
+            continue
+        if domain in seen:
+            _count(summary, REJECTED, DUPLICATE)
+            report(domain, REJECTED)
+            continue
+        seen.add(domain)
+        if domain in known:
+            _count(summary, SKIPPED, None)
+            report(domain, SKIPPED)
+            continue
+        jobs.append(_Job(domain, path))
+    return jobs
+
+
+def _count(summary: ImportSummary, status: str, reason: str | None) -> None:
+    summary.total += 1
+    if status == OK_STATUS:
+        summary.ok += 1
+    elif status == SKIPPED:
+        summary.skipped += 1
+    else:
+        summary.failed += 1
+        key = reason or "unknown"
+        summary.reasons[key] = summary.reasons.get(key, 0) + 1
+
+
+def _convert_all(jobs: list[_Job], workers: int) -> Iterator[_Result]:
+    """Results in job order; a pool of processes for big folders (conversion is CPU-bound Python)."""
+    paths = [job.path for job in jobs]
+    if workers <= 1 or len(paths) < POOL_MIN_FILES:
+        yield from map(convert_file, paths)
+        return
+    # spawn, not fork: the parent may hold threads (rich progress, torch) that fork would copy mid-state.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes=workers) as pool:
+        yield from pool.imap(convert_file, paths, chunksize=8)
+
+
+def convert_file(path: Path) -> _Result:
+    """Worker: one file -> PNG or reason. Never raises for a bad file."""
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            return _Result(None, reason="too_large")
+        converted = to_png(path.read_bytes())
+    except ConvertError as exc:
+        return _Result(None, reason=exc.reason)
+    except OSError:
+        return _Result(None, reason="read_error")
+    return _Result(converted.png, converted.width, converted.height, converted.sha256)
+
+
+def _store(job: _Job, result: _Result, data_dir: DataDir) -> ManifestRecord:
+    """Write the logo (atomically) before its record, so an ok record always has its file."""
+    logo = data_dir.logo_path(job.domain)
+    base = {"domain": job.domain, "source": SOURCE, "logo_url": job.path.resolve().as_uri(),
+            "fetched_at": now_iso()}
+    if result.png is None:
+        logo.unlink(missing_ok=True)  # a forced re-import that now fails must not leave a stale logo
+        return ManifestRecord(status=FAILED, reason=result.reason, **base)
+    atomic_write_bytes(logo, result.png)
+    return ManifestRecord(status=OK, logo_path=data_dir.relative(logo), sha256=result.sha256,
+                          width=result.width, height=result.height, **base)
