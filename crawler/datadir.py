@@ -62,7 +62,11 @@ class DataDir:
         return path.relative_to(self.root).as_posix()
 
     def ensure(self) -> DataDir:
+        """Create the folders and sweep temporary files that a killed writer left (call with the lock held)."""
         self.logos.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, self.logos):
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
         return self
 
     @contextmanager

@@ -25,6 +25,8 @@ PAYLOAD_FIELDS = (
 )
 KEYWORD_INDEXES = ("domain", "sha256")
 UPSERT_BATCH = 256
+EMBEDDED_ENV = "LOGOSIM_EMBEDDED"
+EMBEDDED_BACKENDS = ("local", "edge")  # qdrant-client's local mode, or Qdrant Edge (indexer/edge.py)
 
 
 @dataclass
@@ -37,19 +39,26 @@ class StoreConfig:
     collection: str = DEFAULT_COLLECTION
     vector_size: int = VECTOR_SIZE
     extra: dict[str, Any] = field(default_factory=dict)
+    embedded: str = "edge"  # which embedded backend when there is no url: one of EMBEDDED_BACKENDS
 
     @classmethod
     def resolve(cls, data_root: Path, url: str | None = None, collection: str = DEFAULT_COLLECTION,
-                api_key: str | None = None) -> StoreConfig:
+                api_key: str | None = None, embedded: str | None = None) -> StoreConfig:
         url = url or os.environ.get("QDRANT_URL") or None
         api_key = api_key or os.environ.get("QDRANT_API_KEY") or None
+        embedded = embedded or os.environ.get(EMBEDDED_ENV) or "edge"
         if api_key and not url:
             raise StoreError("QDRANT_API_KEY is set but no Qdrant URL: pass --qdrant-url or set QDRANT_URL")
-        return cls(path=None if url else data_root / "qdrant", url=url, api_key=api_key, collection=collection)
+        if embedded not in EMBEDDED_BACKENDS:
+            raise StoreError(f"unknown embedded backend '{embedded}': use one of {', '.join(EMBEDDED_BACKENDS)}")
+        return cls(path=None if url else data_root / "qdrant", url=url, api_key=api_key, collection=collection,
+                   embedded=embedded)
 
     @property
     def where(self) -> str:
-        return self.url if self.url else f"embedded Qdrant at {self.path}"
+        if self.url:
+            return self.url
+        return f"embedded Qdrant{' Edge' if self.embedded == 'edge' else ''} at {self.path}"
 
 
 @dataclass
@@ -75,11 +84,23 @@ class LogoStore:
             else:
                 assert config.path is not None
                 config.path.mkdir(parents=True, exist_ok=True)
-                self.client = QdrantClient(path=str(config.path))
+                self.client = self._embedded_client(config)
         except StoreError:
             raise
         except Exception as exc:  # connection refused, lock held, bad URL...
             raise StoreError(f"cannot open {config.where}: {_one_line(exc)}") from None
+
+    @staticmethod
+    def _embedded_client(config: StoreConfig) -> Any:
+        if config.embedded == "edge":
+            from indexer.edge import EdgeClient
+
+            return EdgeClient(config.path, config.collection)  # type: ignore[arg-type]
+        if config.embedded != "local":
+            raise StoreError(f"unknown embedded backend '{config.embedded}': use one of {', '.join(EMBEDDED_BACKENDS)}")
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(path=str(config.path))
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,163 @@
+"""Benchmark: end-to-end indexing rate (PNG files -> vectors in Qdrant) against the model's own forward rate.
+
+    .venv/bin/python bench/embed.py --device cpu --workers 0 1 2 --synthetic 96 --real 96
+    .venv/bin/python bench/embed.py --device cuda --batch-size 256 --workers 4 8 --synthetic 4096 --real 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crawler.datadir import DataDir  # noqa: E402
+from crawler.errors import LogosimError  # noqa: E402
+from crawler.manifest import ManifestWriter  # noqa: E402
+from indexer.model import Embedder  # noqa: E402
+from indexer.runner import default_workers, index_data_dir  # noqa: E402
+from indexer.store import StoreConfig  # noqa: E402
+from indexer.synthetic import make_data_dir, write_logo  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-logos"
+RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".bmp"}
+
+
+def model_rate(embedder: Embedder, batches: int) -> float:
+    """Images/s of the forward pass alone, on random tensors already in host memory."""
+    batch = torch.randn(embedder.batch_size, 3, 224, 224)
+    if embedder.device.type == "cuda":
+        batch = batch.pin_memory()
+    embedder.embed_tensors(batch)  # warm-up: kernel selection, allocator
+    started = time.perf_counter()
+    for _ in range(batches):
+        embedder.embed_tensors(batch)  # returns numpy: the device is synchronised
+    return batches * embedder.batch_size / (time.perf_counter() - started)
+
+
+def real_data_dir(root: Path, limit: int) -> DataDir | None:
+    """The shared real logos as a data folder: the importer if present, else the converter, else Pillow."""
+    if not REAL.is_dir():
+        return None
+    try:
+        importer = importlib.import_module("crawler.importer")
+        importer.import_folder(REAL / "logos", DataDir(root), limit=limit)  # type: ignore[attr-defined]
+        return DataDir(root)
+    except (ImportError, AttributeError, TypeError):
+        pass
+    data_dir = DataDir(root / "converted").ensure()  # apart from anything a failed importer left
+    files = sorted(REAL.glob("logos/*"))
+    with ManifestWriter(data_dir.manifest, fsync=False) as writer:
+        written = 0
+        for path in files:
+            if written >= limit:
+                break
+            png = _to_png(path)
+            if png is not None:
+                writer.write(write_logo(data_dir, path.stem, png))
+                written += 1
+    return data_dir
+
+
+def _to_png(path: Path) -> bytes | None:
+    try:
+        from crawler.convert import to_png
+
+        return to_png(path.read_bytes()).png  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    except Exception:
+        return None
+    if path.suffix.lower() not in RASTER:
+        return None
+    from PIL import Image
+
+    from indexer.synthetic import png_bytes
+
+    try:
+        with Image.open(path) as image:
+            return png_bytes(image.convert("RGBA"))
+    except Exception:
+        return None
+
+
+def end_to_end(data_dir: DataDir, args: argparse.Namespace, workers: int) -> tuple[float, float, int]:
+    """(overall logos/s, steady logos/s after the first batch, logos indexed) through index_data_dir."""
+    stamps: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-qdrant-") as tmp:
+        started = time.perf_counter()
+        config = StoreConfig(path=Path(tmp), embedded=args.embedded)
+        summary = index_data_dir(data_dir, config, weights=args.weights, device=args.device,
+                                 batch_size=args.batch_size, force=True, workers=workers,
+                                 progress=lambda done, total: stamps.append((time.perf_counter(), done)))
+        overall = summary.indexed / (time.perf_counter() - started)
+    steady = overall
+    if len(stamps) > 1:
+        (first_t, first_n), (last_t, last_n) = stamps[0], stamps[-1]
+        steady = (last_n - first_n) / (last_t - first_t)
+    return overall, steady, summary.indexed
+
+
+def peak_memory(device: torch.device) -> str:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    text = f"peak RSS {own:.0f} MB (largest worker {children:.0f} MB)"
+    if device.type == "cuda":
+        text += f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MB"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--weights", default="random", help="random (default: offline machines), imagenet or PATH")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--workers", type=int, nargs="+", default=None, help="DataLoader workers to compare")
+    parser.add_argument("--synthetic", type=int, default=96, help="synthetic logos (0 to skip)")
+    parser.add_argument("--real", type=int, default=96, help="real logos from ../shared/data (0 to skip)")
+    parser.add_argument("--embedded", default="local", choices=["local", "edge"], help="embedded Qdrant backend")
+    parser.add_argument("--model-batches", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the sweep, re-measuring the model each round (noisy shared machines)")
+    args = parser.parse_args()
+
+    embedder = Embedder(args.weights, args.device, args.batch_size)
+    args.batch_size = embedder.batch_size
+    print(f"device {embedder.device_label}, precision {embedder.precision}, batch {embedder.batch_size}, "
+          f"torch threads {torch.get_num_threads()}, model {embedder.name}, load {os.getloadavg()[0]:.1f}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
+        sets = {}
+        if args.synthetic:
+            sets["synthetic"] = make_data_dir(Path(tmp) / "synthetic", args.synthetic)[0]
+        if args.real:
+            real = real_data_dir(Path(tmp) / "real", args.real)
+            if real is None:
+                print(f"real logos: {REAL} absent, skipped")
+            else:
+                sets["real"] = real
+        for round_ in range(1, args.rounds + 1):
+            # The model rate is measured next to the runs it is compared with: others may share the machine.
+            model = model_rate(embedder, args.model_batches)
+            print(f"round {round_}: model only (random tensors) {model:.1f} img/s, load {os.getloadavg()[0]:.1f}")
+            for workers in args.workers or [default_workers(embedder.device)]:
+                for label, data_dir in sets.items():
+                    overall, steady, count = end_to_end(data_dir, args, workers)
+                    print(f"  {label:9} workers={workers}: {count} logos, {overall:.1f} logos/s overall, "
+                          f"{steady:.1f} steady = {100 * steady / model:.0f}% of model-only", flush=True)
+    print(peak_memory(embedder.device))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except LogosimError as exc:
+        sys.exit(f"error: {exc}")

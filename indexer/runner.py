@@ -1,0 +1,156 @@
+"""The index run: manifest -> logos decoded in worker processes -> embeddings -> Qdrant, keyed by domain."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crawler.datadir import DataDir
+from crawler.errors import ManifestError
+from crawler.manifest import ManifestRecord, iter_ok, read_manifest
+from indexer.dataset import Batch, LogoDataset, collate
+from indexer.model import Embedder
+from indexer.store import LogoStore, StoreConfig
+
+# On CPU the model needs every core and decoding is ~5% of the work (bench/embed.py): workers only compete.
+CPU_WORKERS = 0
+# On a GPU decoding is the bottleneck (~5 ms per logo per core): use the cores, leaving one to feed the GPU.
+MAX_GPU_WORKERS = 16
+BAD_LINE = "bad_manifest_line"
+
+
+@dataclass
+class IndexSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    pruned: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # domain -> reason
+    seconds: float = 0.0
+    model: str = ""
+    device: str = ""
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)  # (line number, error) in the manifest
+
+
+def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str = "imagenet",
+                   device: str = "auto", batch_size: int | None = None, force: bool = False,
+                   prune: bool = False, workers: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> IndexSummary:
+    """Embed every ``ok`` logo whose sha256 or model changed since the last run; upsert batch by batch."""
+    started = time.perf_counter()
+    with data_dir.locked("index"):
+        records, bad_lines = _read(data_dir)
+        with LogoStore(store_config) as store:  # first: an unreachable or mismatched store fails before the model loads
+            store.ensure_collection()
+            embedder = Embedder(weights, device, batch_size)
+            summary = IndexSummary(model=embedder.name, device=embedder.device_label, bad_lines=bad_lines)
+            stored = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
+            todo = _changed(data_dir, records, stored, embedder.name, force)
+            summary.unchanged = sum(1 for _ in iter_ok(records)) - len(todo)
+            _embed_all(data_dir, todo, embedder, store, summary, workers, progress)
+            if prune:
+                stale = sorted(set(stored) - {record.domain for record in iter_ok(records)})
+                store.delete(stale)
+                summary.pruned = len(stale)
+    reasons = Counter(_code(reason) for reason in summary.failures.values())
+    if bad_lines:
+        reasons[BAD_LINE] = len(bad_lines)
+    summary.reasons = dict(reasons)
+    summary.failed = len(summary.failures)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _read(data_dir: DataDir) -> tuple[dict[str, ManifestRecord], list[tuple[int, str]]]:
+    """Missing or empty manifest stops the run; torn or foreign lines are reported."""
+    if not data_dir.manifest.exists():
+        raise ManifestError(f"no manifest at {data_dir.manifest}: run `logosim crawl` or `logosim import` first")
+    read = read_manifest(data_dir.manifest)
+    if not read.records:
+        raise ManifestError(f"manifest {data_dir.manifest} holds no records")
+    return read.records, read.bad_lines
+
+
+def _logo_file(data_dir: DataDir, record: ManifestRecord) -> Path:
+    return data_dir.root / record.logo_path if record.logo_path else data_dir.logo_path(record.domain)
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _changed(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict[str, dict[str, Any]],
+             model: str, force: bool) -> list[ManifestRecord]:
+    """The ok records to (re)embed: new, changed file, other model, or everything with ``force``."""
+    todo = []
+    for record in iter_ok(records):
+        if record.sha256 is None:  # an older manifest without hashes: hash the file itself
+            record.sha256 = _file_sha256(_logo_file(data_dir, record))
+        payload = stored.get(record.domain)
+        if force or payload is None or payload.get("sha256") != record.sha256 or payload.get("model") != model:
+            todo.append(record)
+    return todo
+
+
+def default_workers(device: torch.device) -> int:
+    if device.type != "cuda":
+        return CPU_WORKERS
+    return max(1, min(MAX_GPU_WORKERS, (os.cpu_count() or 2) - 1))
+
+
+def _loader(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder,
+            workers: int | None) -> torch.utils.data.DataLoader:
+    workers = default_workers(embedder.device) if workers is None else workers
+    dataset = LogoDataset([(record.domain, _logo_file(data_dir, record)) for record in todo])
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=embedder.batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
+        pin_memory=embedder.device.type == "cuda", prefetch_factor=2 if workers else None,
+    )
+
+
+def _embed_all(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder, store: LogoStore,
+               summary: IndexSummary, workers: int | None, progress: Callable[[int, int], None] | None) -> None:
+    """Embed and upsert batch by batch, so a crash loses at most the batch in flight."""
+    if not todo:
+        return
+    by_domain = {record.domain: record for record in todo}
+    done = 0
+    for batch in _loader(data_dir, todo, embedder, workers):
+        summary.failures.update(batch.failures)
+        if batch.domains:
+            vectors = embedder.embed_tensors(batch.tensors)
+            store.upsert(list(zip(_payloads(batch, by_domain, embedder.name, data_dir), vectors, strict=True)))
+            summary.indexed += len(batch.domains)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(todo))
+
+
+def _payloads(batch: Batch, by_domain: dict[str, ManifestRecord], model: str, data_dir: DataDir) -> list[dict]:
+    payloads = []
+    for domain, phash, (width, height) in zip(batch.domains, batch.phashes, batch.sizes, strict=True):
+        record = by_domain[domain]
+        payloads.append({
+            "domain": domain, "logo_url": record.logo_url, "source": record.source, "sha256": record.sha256,
+            "phash": phash, "width": record.width or width, "height": record.height or height,
+            "logo_path": record.logo_path or data_dir.relative(data_dir.logo_path(domain)),
+            "fetched_at": record.fetched_at, "model": model,
+        })
+    return payloads
+
+
+def _code(reason: str) -> str:
+    """'decode_failed: OSError: ...' -> 'decode_failed' for the per-reason counts."""
+    return reason.split(":", 1)[0]

@@ -1,0 +1,116 @@
+"""The embedder: device choice, weights sources, output shape and norm, bf16 agreement with fp32."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from crawler.errors import LogosimError
+from indexer.model import Embedder, _build, resolve_device
+from indexer.synthetic import draw_logo
+
+IMAGES = [draw_logo(seed) for seed in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder("random", "cpu", batch_size=2, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def vectors(embedder: Embedder) -> np.ndarray:
+    return embedder.embed_images(IMAGES)
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(LogosimError, match="unknown device"):
+        resolve_device("potato")
+    if not torch.cuda.is_available():
+        with pytest.raises(LogosimError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_vectors_are_unit_length_2048_float32_and_distinct(embedder: Embedder, vectors: np.ndarray) -> None:
+    assert embedder.name == "resnet50/random-seed0" and embedder.dim == 2048
+    assert vectors.shape == (3, 2048) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1], atol=1e-4)
+
+
+def test_random_weights_are_seeded(vectors: np.ndarray) -> None:
+    again = Embedder("random", "cpu", batch_size=3, precision="fp32").embed_images(IMAGES)
+    assert np.allclose(again, vectors, atol=1e-5)
+
+
+def test_batching_does_not_change_a_vector(embedder: Embedder, vectors: np.ndarray) -> None:
+    alone = embedder.embed_images(IMAGES[2:])
+    assert np.allclose(alone[0], vectors[2], atol=1e-5)
+
+
+def test_bf16_agrees_with_fp32(vectors: np.ndarray) -> None:
+    bf16 = Embedder("random", "cpu", batch_size=2, precision="bf16")
+    assert bf16.precision == "bf16"
+    cosine = (bf16.embed_images(IMAGES[:2]) * vectors[:2]).sum(axis=1)
+    assert cosine.min() >= 0.9999
+
+
+def test_weights_file_full_or_wrapped_loads_and_is_named_by_hash(tmp_path, vectors: np.ndarray) -> None:
+    torch.manual_seed(0)
+    full = _build().state_dict()
+    torch.manual_seed(0)
+    from torchvision.models import resnet50
+
+    with_fc = resnet50(weights=None).state_dict()  # a torchvision checkpoint still has its fc layer
+    plain, wrapped = tmp_path / "plain.pth", tmp_path / "wrapped.pth"
+    torch.save(with_fc, plain)
+    torch.save({"state_dict": {f"module.{key}": value for key, value in full.items()}}, wrapped)
+    for path in (plain, wrapped):
+        embedder = Embedder(str(path), "cpu", precision="fp32")
+        assert embedder.name.startswith("resnet50/file:") and len(embedder.name) == len("resnet50/file:") + 12
+        assert np.allclose(embedder.embed_images(IMAGES[:1])[0], vectors[0], atol=1e-5)
+
+
+def test_bad_weights_files_fail_in_one_line(tmp_path) -> None:
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, wrong)
+    for weights in (str(tmp_path / "absent.pth"), str(junk), str(wrong)):
+        with pytest.raises(LogosimError) as info:
+            Embedder(weights, "cpu")
+        assert "\n" not in str(info.value)
+
+
+def test_imagenet_offline_without_cache_fails_at_once(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setenv("LOGOSIM_OFFLINE", "1")  # never touch the network from tests
+    with pytest.raises(LogosimError) as info:
+        Embedder("imagenet", "cpu")
+    message = str(info.value)
+    assert "--weights PATH" in message and "--weights random" in message and "\n" not in message
+    assert str(tmp_path) in message
+
+
+def test_unreachable_weights_host_fails_in_one_line(tmp_path) -> None:
+    from indexer.model import _probe
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: the connection is refused
+    with pytest.raises(LogosimError, match="unreachable") as info:
+        _probe(f"https://127.0.0.1:{port}/resnet50.pth", tmp_path / "resnet50.pth")
+    assert "--weights random" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_nothing_is_built_at_import() -> None:
+    code = ("import sys, indexer.model, indexer.runner, indexer.preprocess;"
+            "print('torchvision.models.resnet' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
