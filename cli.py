@@ -83,7 +83,7 @@ def _emit_json(data: Any) -> None:
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err, transient=False)
+                    console=err, transient=True)  # the summary that follows stays; the bar goes
 
 
 def _store_config(data: DataDir, qdrant_url: str | None, collection: str):

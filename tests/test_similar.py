@@ -1,0 +1,192 @@
+"""similar(): domain, file and URL queries against a real embedded Qdrant; export keyed by domain."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageDraw
+
+from crawler.errors import LogosimError
+from indexer.store import LogoStore, StoreConfig
+from search.cluster import cluster_store
+from search.export import export_vectors
+from search.similar import fetch_image, similar
+
+DIM = 2048
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[LogoStore]:
+    """Ten domains; acme.com's closest neighbours are, in order, acme.de, acme.fr, acme.it."""
+    base = _vectors(10)
+    for i, weight in ((1, 0.05), (2, 0.1), (3, 0.2)):
+        mixed = base[0] + weight * base[i]
+        base[i] = mixed / np.linalg.norm(mixed)
+    names = ["acme.com", "acme.de", "acme.fr", "acme.it"] + [f"other{i}.org" for i in range(6)]
+    with LogoStore(StoreConfig(path=tmp_path / "qdrant")) as opened:
+        opened.ensure_collection()
+        opened.upsert([({"domain": d, "sha256": f"s{i}", "phash": None, "model": "resnet50/random-seed0"}, base[i])
+                       for i, d in enumerate(names)])
+        yield opened
+
+
+def test_domain_query_excludes_itself_best_first(store: LogoStore) -> None:
+    result = similar(" HTTPS://www.ACME.com/ ", store, top=3)
+    assert result.kind == "domain" and result.query == "acme.com"
+    assert [n.domain for n in result.results] == ["acme.de", "acme.fr", "acme.it"]
+    scores = [n.score for n in result.results]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0.99
+    assert all(n.cluster is None for n in result.results)  # not clustered yet
+
+
+def test_min_score_and_cluster_labels(store: LogoStore) -> None:
+    cluster_store(store)
+    result = similar("acme.com", store, top=10, min_score=0.9)
+    assert {n.domain for n in result.results} == {"acme.de", "acme.fr", "acme.it"}
+    assert all(isinstance(n.cluster, int) for n in result.results)
+
+
+def test_unknown_domain_suggests_spellings(store: LogoStore) -> None:
+    with pytest.raises(LogosimError, match=r"acme\.co is not indexed; did you mean acme\.com"):
+        similar("acme.co", store)
+    with pytest.raises(LogosimError, match="not indexed$"):
+        similar("zzzzzz.example", store)
+
+
+def test_missing_file_is_one_clear_error(store: LogoStore, tmp_path: Path) -> None:
+    with pytest.raises(LogosimError, match="cannot read"):
+        similar(str(tmp_path / "nope.png"), store)
+
+
+# -- image queries with the real (random-weight) model ------------------------------------------------------
+def _logo(path: Path, colour: str, shape: str) -> Path:
+    image = Image.new("RGBA", (160, 90), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    if shape == "ellipse":
+        draw.ellipse((10, 10, 80, 80), fill=colour)
+    else:
+        draw.rectangle((20, 15, 150, 70), fill=colour)
+    draw.text((90, 40), shape[:3].upper(), fill="black")
+    image.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    model = pytest.importorskip("indexer.model")
+    return model.Embedder(weights="random", device="cpu")
+
+
+@pytest.fixture()
+def image_store(tmp_path: Path, embedder) -> Iterator[tuple[LogoStore, dict[str, Path]]]:
+    from indexer.preprocess import load_logo
+
+    files = {"red.com": _logo(tmp_path / "red.png", "red", "ellipse"),
+             "blue.com": _logo(tmp_path / "blue.png", "blue", "rectangle"),
+             "green.com": _logo(tmp_path / "green.png", "green", "ellipse")}
+    vectors = embedder.embed_images([load_logo(p) for p in files.values()])
+    with LogoStore(StoreConfig(path=tmp_path / "qdrant")) as opened:
+        opened.ensure_collection()
+        opened.upsert([({"domain": d, "model": embedder.name}, v) for d, v in zip(files, vectors, strict=True)])
+        yield opened, files
+
+
+def test_file_query_finds_its_own_logo(image_store, embedder) -> None:
+    store, files = image_store
+    result = similar(str(files["blue.com"]), store, top=3, embedder_factory=lambda weights: embedder)
+    assert result.kind == "file"
+    assert result.results[0].domain == "blue.com" and result.results[0].score > 0.99
+
+
+def test_model_mismatch_is_refused(image_store, embedder) -> None:
+    store, files = image_store
+    store.set_payload(["red.com", "blue.com", "green.com"], {"model": "resnet50/imagenet-v2"})
+    seen = []
+
+    def factory(weights: str):
+        seen.append(weights)
+        return embedder
+
+    with pytest.raises(LogosimError, match="model mismatch"):
+        similar(str(files["red.com"]), store, embedder_factory=factory)
+    assert seen == ["imagenet"]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server(image_store) -> Iterator[str]:
+    _, files = image_store
+    _Handler.files = {"/logo.png": files["green.com"].read_bytes(), "/big": b"x" * 5000}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_url_query_over_loopback(image_store, server: str, embedder) -> None:
+    store, _ = image_store
+    result = similar(f"{server}/logo.png", store, top=1, embedder_factory=lambda weights: embedder)
+    assert result.kind == "url" and result.results[0].domain == "green.com"
+
+
+def test_url_failures_are_one_line(server: str) -> None:
+    with pytest.raises(LogosimError, match="HTTP 404"):
+        fetch_image(f"{server}/missing.png")
+    with pytest.raises(LogosimError, match="larger than"):
+        fetch_image(f"{server}/big", max_bytes=1000)
+
+
+# -- export -------------------------------------------------------------------------------------------------
+def test_export_npy_rows_follow_domains(store: LogoStore, tmp_path: Path) -> None:
+    assert export_vectors(store, tmp_path / "out", "npy") == 10
+    domains = json.loads((tmp_path / "out" / "domains.json").read_text())
+    vectors = np.load(tmp_path / "out" / "vectors.npy")
+    assert vectors.shape == (10, DIM) and vectors.dtype == np.float32
+    stored = store.get(domains, with_vectors=True)
+    for i, domain in enumerate(domains):
+        np.testing.assert_allclose(vectors[i], stored[domain].vector, atol=1e-6)
+
+
+def test_export_parquet_rows_follow_domains(store: LogoStore, tmp_path: Path) -> None:
+    cluster_store(store)
+    assert export_vectors(store, tmp_path / "vectors.parquet", "parquet") == 10
+    table = pq.read_table(tmp_path / "vectors.parquet").to_pydict()
+    assert set(table) == {"domain", "vector", "cluster", "sha256", "model"}
+    stored = store.get(table["domain"], with_vectors=True)
+    for domain, vector, label in zip(table["domain"], table["vector"], table["cluster"], strict=True):
+        np.testing.assert_allclose(np.asarray(vector, dtype=np.float32), stored[domain].vector, atol=1e-6)
+        assert label == stored[domain].payload["cluster"]
+    with pytest.raises(LogosimError):
+        export_vectors(store, tmp_path / "x", "csv")
