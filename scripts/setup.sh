@@ -11,5 +11,10 @@ if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 fi
 echo "setting up .venv (torch and friends: a few minutes the first time)…" >&2
 "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' \
+    > .venv/install.log 2>&1; then
+  tail -n 40 .venv/install.log >&2
+  echo "set-up failed; the whole log is in .venv/install.log" >&2
+  exit 1
+fi
 echo "$want" > "$stamp"
