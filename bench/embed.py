@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=None, help="DataLoader workers to compare")
     parser.add_argument("--synthetic", type=int, default=96, help="synthetic logos (0 to skip)")
     parser.add_argument("--real", type=int, default=96, help="real logos from ../shared/data (0 to skip)")
-    parser.add_argument("--embedded", default="local", choices=["local", "edge"], help="embedded Qdrant backend")
+    parser.add_argument("--embedded", default="edge", choices=["local", "edge"], help="embedded Qdrant backend")
     parser.add_argument("--model-batches", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the sweep, re-measuring the model each round (noisy shared machines)")

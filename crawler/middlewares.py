@@ -7,6 +7,7 @@ import email.utils
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from scrapy import Request, signals
@@ -47,9 +48,11 @@ class LogoConversionMiddleware:
         self.stats = stats
         self.max_side = max_side
         self.min_side = min_side
-        self.pool: ProcessPoolExecutor | None = None
-        if processes > 0:
-            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        self.processes = processes
+        self.pool: ProcessPoolExecutor | None = self._new_pool() if processes > 0 else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LogoConversionMiddleware:
@@ -86,7 +89,14 @@ class LogoConversionMiddleware:
 
     async def _convert(self, body: bytes) -> Any:
         if self.pool is not None:
-            return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side))
+            try:
+                return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side))
+            except BrokenProcessPool:
+                # A logo that kills its worker (a crash in a native library, the OOM killer) fails alone:
+                # the pool is replaced so that the next logo converts as usual.
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = self._new_pool()
+                raise ConvertError("convert_crashed", "the conversion worker died") from None
         return await maybe_deferred_to_future(deferToThread(convert_logo, body, self.max_side, self.min_side))
 
 

@@ -53,7 +53,8 @@ ITEM_PIPELINES = {
     "crawler.pipelines.ManifestPipeline": 800,
 }
 LOG_LEVEL = "INFO"
-LOGOSIM_CONVERT_PROCESSES = 0  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
+LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
+LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
 LOGOSIM_LOGO_MAX_SIDE = 512
 LOGOSIM_LOGO_MIN_SIDE = 16

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 from PIL import Image
@@ -210,20 +212,32 @@ def _alpha_bbox(root: etree._Element, window: ViewBox) -> ViewBox | None:
 
 
 def _cairo_render(root: etree._Element) -> Image.Image:
+    from cairosvg.parser import Tree
     from cairosvg.surface import PNGSurface
 
     markup = etree.tostring(root)
     try:
-        # PNGSurface.convert (unlike svg2png) passes url_fetcher through to every tree it parses.
-        png = PNGSurface.convert(bytestring=markup, url_fetcher=safe_fetcher, unsafe=False, dpi=96)
-        image = Image.open(io.BytesIO(png))
-        return image.convert("RGBA")
+        # The Tree gets url_fetcher, which cairosvg passes on to every tree it parses (<use>, <image>).
+        tree = Tree(bytestring=markup, url_fetcher=safe_fetcher, unsafe=False)
+        # No output: the surface's pixels are read directly, not written to a PNG and decoded again.
+        return _surface_pixels(PNGSurface(tree, None, 96).cairo)
     except ConvertError:
         raise
     except RecursionError:
         raise ConvertError("svg_render_failed", "nesting too deep") from None
     except Exception as exc:  # cairosvg raises many types (ValueError, KeyError, ParseError...) on bad input
         raise ConvertError("svg_render_failed", f"{exc.__class__.__name__}: {exc}"[:200]) from None
+
+
+def _surface_pixels(surface: Any) -> Image.Image:
+    """cairo's ARGB32 is premultiplied and native-endian: BGRA bytes on little-endian machines."""
+    surface.flush()
+    size, stride = (surface.get_width(), surface.get_height()), surface.get_stride()
+    if sys.byteorder != "little":  # rare: let cairo write a PNG and decode it
+        out = io.BytesIO()
+        surface.write_to_png(out)
+        return Image.open(io.BytesIO(out.getvalue())).convert("RGBA")
+    return Image.frombuffer("RGBA", size, bytes(surface.get_data()), "raw", "BGRa", stride, 1)
 
 
 def safe_fetcher(url: str, resource_type: str) -> bytes:

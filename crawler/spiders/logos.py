@@ -152,8 +152,11 @@ class LogosSpider(scrapy.Spider):
     # -- homepage ------------------------------------------------------------------------------------------
     def home_request(self, job: SiteJob, url: str | None = None, priority: int = PRIORITY_HOME) -> Request:
         url = url or job.homepages.pop(0)
+        meta: dict[str, Any] = {"job": job, "homepage": True, "home_url": url}
+        if "timeout" in job.failures:  # one full wait per site: the other scheme gets a short one
+            meta["download_timeout"] = self.settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT", 5.0)
         return Request(url, callback=self.parse_home, errback=self.home_failed, dont_filter=True,
-                       priority=priority, meta={"job": job, "homepage": True, "home_url": url})
+                       priority=priority, meta=meta)
 
     def truncate_homepage(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
         """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top."""
