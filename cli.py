@@ -8,6 +8,7 @@ machine-readable output on stdout.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -96,7 +97,10 @@ def _store_config(data: DataDir, qdrant_url: str | None, collection: str):
 def do_crawl(file: Path, data: DataDir, force: bool, user_agent: str | None, quiet: bool):
     from crawler.runner import run_crawl
 
-    settings = {"USER_AGENT": user_agent} if user_agent else {}
+    # Scrapy's own log is for `scrapy crawl`; here the progress bar and the summary are the output.
+    settings: dict[str, Any] = {"LOG_LEVEL": os.environ.get("LOGOSIM_LOG_LEVEL", "WARNING")}
+    if user_agent:
+        settings["USER_AGENT"] = user_agent
     with _progress() as progress:
         task = progress.add_task("crawl", total=None, status="")
         counts: Counter[str] = Counter()
