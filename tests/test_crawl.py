@@ -181,6 +181,16 @@ def test_homepage_fallback_order():
     assert LogosSpider.next_homepage(job, "http_404", "https://www.acme.test/") is None
 
 
+def test_timeout_tries_the_other_scheme_only_when_nothing_answered():
+    job = SiteJob.for_domain("acme.test")
+    job.homepages.pop(0)
+    assert LogosSpider.next_homepage(job, "timeout", "https://acme.test/") == "http://acme.test/"
+    assert job.homepages == []  # not www.: the same server, the same wait
+    job = SiteJob.for_domain("acme.test")
+    job.homepages.pop(0)
+    assert LogosSpider.next_homepage(job, "timeout", "https://acme.test/", answered=True) is None
+
+
 def test_retry_after_parsing():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0

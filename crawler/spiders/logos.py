@@ -196,7 +196,10 @@ class LogosSpider(scrapy.Spider):
         try:
             reason = failure_reason(failure, homepage=True)
             job.failures.append(reason)
-            url = self.next_homepage(job, reason, request.meta.get("home_url", request.url))
+            # Scrapy sets download_latency once the response headers arrive: a timeout after that is a
+            # server that answered and then trickled, and its other scheme is the same slow server.
+            answered = "download_latency" in request.meta
+            url = self.next_homepage(job, reason, request.meta.get("home_url", request.url), answered=answered)
             if url:
                 return [self.home_request(job, url)]
             return [self.finish(job, LogoItem.failed(job.domain, best_reason(job.failures)))]
@@ -205,10 +208,11 @@ class LogosSpider(scrapy.Spider):
             return [self.finish(job, LogoItem.failed(job.domain, f"internal_error:{type(exc).__name__}"))]
 
     @staticmethod
-    def next_homepage(job: SiteJob, reason: str, failed_url: str) -> str | None:
-        """An HTTP answer ends the search (the site exists); a name that does not resolve skips to www.; a
-        timeout still tries the other scheme on the same host, but not www. (same server, same wait)."""
-        if reason.startswith(_FINAL_HOME_REASONS):
+    def next_homepage(job: SiteJob, reason: str, failed_url: str, answered: bool = False) -> str | None:
+        """An HTTP answer ends the search (the site exists), and so does a timeout after the server began to
+        answer; a name that does not resolve skips to www.; a timeout with no answer at all (a port behind a
+        firewall) still tries the other scheme on the same host, but not www. (same server, same wait)."""
+        if reason.startswith(_FINAL_HOME_REASONS) or (reason == "timeout" and answered):
             return None
         host = _host(failed_url)
         if reason == "dns_error":
