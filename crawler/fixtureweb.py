@@ -13,6 +13,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from crawler.fixturehostile import STREAMED_LOGO_BYTES, local_png
 from crawler.fixturesites import (
     GIANT_PAGE_DECLARED,
     HUGE_LOGO_BYTES,
@@ -184,6 +186,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 return self._trickle(route)
             if route.mode in ("giant", "huge"):
                 return self._oversized(route)
+            if route.mode == "stream":
+                return self._stream(route)
             self.send_response(route.status)
             for name, value in {"Content-Type": route.ctype, **route.headers}.items():
                 self.send_header(name, value)
@@ -218,6 +222,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         chunk = (route.body or b"\x89PNG\r\n\x1a\n").ljust(65536, b" ")
         for _ in range(size // len(chunk)):
+            self.wfile.write(chunk)
+        self.close_connection = True
+
+    def _stream(self, route: Route) -> None:
+        """A body with no Content-Length, generated 64 KiB at a time until STREAMED_LOGO_BYTES or the client
+        hangs up: only a limit on bytes received can stop it, and the server never holds more than a chunk."""
+        self.send_response(200)
+        self.send_header("Content-Type", route.ctype)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = route.body.ljust(65536, b"\0")
+        for _ in range(STREAMED_LOGO_BYTES // len(chunk)):
             self.wfile.write(chunk)
         self.close_connection = True
 
@@ -264,6 +280,8 @@ def build_sites(sites: int = 40, seed: int = 0, kinds: list[str] | None = None, 
 def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None) -> None:
     web = Web(sites)
     server = FixtureServer(port, web)
+    local_png()  # the local file hostile SVGs point at; removed at exit, which SIGTERM (Popen.terminate) reaches
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if truth_path:
         truth_path.write_text(json.dumps({d: t.to_dict() for d, t in web.truth().items()}), encoding="utf-8")
     print(f"PORT {server.server_address[1]}", flush=True)
@@ -355,8 +373,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.domains:
         args.domains.write_text("".join(f"{s.domain}\n" for s in sites), encoding="utf-8")
     serve(sites, args.port, args.truth)
-
-
 
 
 def mismatches(truth: dict[str, Truth], records: dict) -> list[str]:
