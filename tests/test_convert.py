@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
-import http.server
-import threading
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import pytest
+from helpers_http import serve_files
 from helpers_images import (
     BLACK,
     BLUE,
@@ -323,27 +322,8 @@ def test_external_entity_is_refused(tmp_path: Path) -> None:
 @pytest.fixture()
 def recording_server():
     """A real HTTP server on loopback that records every request it gets."""
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            hits.append(self.path)
-            body = png(Image.new("RGBA", (100, 50), (*RED, 255)))
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    with serve_files({}, default=png(Image.new("RGBA", (100, 50), (*RED, 255)))) as served:
+        yield served
 
 
 def test_svg_never_reads_files_or_fetches(tmp_path: Path, recording_server, monkeypatch) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from helpers_http import serve_files
 from PIL import Image, ImageDraw
 
 from crawler.errors import LogosimError
@@ -125,34 +124,11 @@ def test_model_mismatch_is_refused(image_store, embedder) -> None:
     assert seen == ["imagenet"]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def server(image_store) -> Iterator[str]:
     _, files = image_store
-    _Handler.files = {"/logo.png": files["green.com"].read_bytes(), "/big": b"x" * 5000}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files({"/logo.png": files["green.com"].read_bytes(), "/big": b"x" * 5000}) as (base, _):
+        yield base
 
 
 def test_url_query_over_loopback(image_store, server: str, embedder) -> None:
