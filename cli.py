@@ -175,12 +175,16 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
         return summary
 
     summary = _guard(run)
-    report = {"total": summary.total, "ok": summary.ok, "failed": summary.failed, "reasons": summary.reasons}
+    report = {"total": summary.total, "ok": summary.ok, "failed": summary.failed, "reasons": summary.reasons,
+              "warnings": summary.warnings}
     if as_json:
         _emit_json(report)
     else:
-        err.print(f"[bold]{summary.ok}/{summary.total}[/] logos converted, {summary.failed} failed.")
+        flagged = sum(summary.warnings.values())
+        note = f" ({flagged} kept with a warning: tiny or one colour, left out of grouping)" if flagged else ""
+        err.print(f"[bold]{summary.ok}/{summary.total}[/] logos converted{note}, {summary.failed} failed.")
         _counter_table("failed, by reason", summary.reasons)
+        _counter_table("converted with a warning", summary.warnings)
 
 
 # -- index ------------------------------------------------------------------------------------------------
@@ -256,8 +260,9 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
     tiers = Counter(result.tier.values())
     err.print(f"[bold]{len(result.groups)}[/] groups over {sum(len(g) for g in result.groups.values())} domains, "
               f"{len(result.outliers)} outliers (joined by identical file: {tiers.get('sha256', 0)}, "
-              f"near-identical image: {tiers.get('phash', 0)}, embeddings: {tiers.get('hdbscan', 0)}) "
-              f"in {result.seconds:.1f} s.")
+              f"near-identical image: {tiers.get('phash', 0)}, embeddings: {tiers.get('hdbscan', 0)}"
+              + (f"; {tiers['placeholder']} tiny or one-colour logos left out" if tiers.get("placeholder") else "")
+              + f") in {result.seconds:.1f} s.")
     table = Table(title="largest groups", title_justify="left")
     table.add_column("group", justify="right")
     table.add_column("size", justify="right")

@@ -45,7 +45,8 @@ def run(src: Path, workers: int) -> dict:
         "workers": workers, "files": summary.total, "seconds": round(elapsed, 1),
         "files_per_s": round(summary.total / elapsed, 1), "ok": summary.ok,
         "ok_pct": round(100 * summary.ok / max(summary.total, 1), 2), "failed": summary.failed,
-        "reasons": summary.reasons, "failed_domains": failed,
+        "reasons": summary.reasons, "warnings": summary.warnings,
+        "failed_domains": failed,
     }
 
 

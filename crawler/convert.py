@@ -15,6 +15,10 @@ Reason codes of ``ConvertError.reason``:
 - ``placeholder_tiny``: a side shorter than ``min_side`` after conversion (1x1 trackers, spacers)
 - ``placeholder_transparent``: nothing visible
 - ``placeholder_blank``: a single solid colour
+
+``placeholder_tiny`` and ``placeholder_blank`` are pictures, only unlikely logos: the crawler refuses them to
+try its next candidate, while ``logosim import`` (whose user says "this file is the logo") converts them and
+records the code as a warning (``keep_placeholders=True``). Nothing visible is never converted.
 - ``convert_crashed``: the crawler's conversion worker process died on this logo (the pool is replaced)
 """
 
@@ -64,17 +68,28 @@ class Converted:
     height: int
     format: str  # detected source format: "svg", "png", "gif", "ico", "webp", "jpeg", "bmp", "avif", ...
     sha256: str  # hex sha256 of ``png``
+    warning: str | None = None  # a placeholder code kept with ``keep_placeholders`` (tiny or one colour)
 
 
-def to_png(data: bytes, *, max_side: int = 512, min_side: int = 16) -> Converted:
-    """Detect, decode/render, downscale to ``max_side``, reject placeholders, encode deterministically."""
+def to_png(data: bytes, *, max_side: int = 512, min_side: int = 16, keep_placeholders: bool = False) -> Converted:
+    """Detect, decode/render, downscale to ``max_side``, reject placeholders, encode deterministically.
+
+    With ``keep_placeholders`` a tiny or single-colour picture is converted and its code returned as
+    ``warning``; an image with nothing visible is refused either way.
+    """
     if len(data) > MAX_INPUT_BYTES:
         raise ConvertError("too_large", f"{len(data)} bytes")
     fmt, payload = sniff(bytes(data))
     image = render_svg(payload, max_side) if fmt == "svg" else decode_raster(payload, fmt, max_side)
-    check_placeholder(image, min_side)
+    warning = None
+    try:
+        check_placeholder(image, min_side)
+    except ConvertError as exc:
+        if not keep_placeholders or exc.reason == "placeholder_transparent":
+            raise
+        warning = exc.reason
     png = encode_png(image)
-    return Converted(png, image.width, image.height, fmt, hashlib.sha256(png).hexdigest())
+    return Converted(png, image.width, image.height, fmt, hashlib.sha256(png).hexdigest(), warning)
 
 
 def decode_data_uri(uri: str) -> bytes:
@@ -264,11 +279,11 @@ def fit(image: Image.Image, max_side: int) -> Image.Image:
 
 
 def check_placeholder(image: Image.Image, min_side: int) -> None:
-    """Tracking pixels, spacers, empty and single-colour images are not logos."""
-    if image.width < min_side or image.height < min_side:
-        raise ConvertError("placeholder_tiny", f"{image.width}x{image.height}")
+    """Tracking pixels, spacers, empty and single-colour images are not logos (nothing visible checked first)."""
     if image.getchannel("A").getextrema()[1] <= TRANSPARENT_ALPHA:
         raise ConvertError("placeholder_transparent", f"{image.width}x{image.height}")
+    if image.width < min_side or image.height < min_side:
+        raise ConvertError("placeholder_tiny", f"{image.width}x{image.height}")
     spreads = [high - low for low, high in image.convert("RGBa").getextrema()]
     if max(spreads) <= BLANK_TOLERANCE:
         raise ConvertError("placeholder_blank", f"{image.width}x{image.height}")

@@ -35,6 +35,7 @@ class ImportSummary:
     ok: int = 0
     failed: int = 0  # conversion failures plus rejected files
     reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, over ``failed``
+    warnings: dict[str, int] = field(default_factory=dict)  # warning -> count, over ``ok``
     skipped: int = 0  # domains already in the manifest (resume)
 
 
@@ -51,6 +52,7 @@ class _Result:
     height: int | None = None
     sha256: str | None = None
     reason: str | None = None
+    warning: str | None = None
 
 
 def domain_for_file(path: Path) -> str:
@@ -85,6 +87,8 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
             record = _store(job, result, data_dir)
             writer.write(record)
             _count(summary, OK_STATUS if record.status == OK else FAILED_STATUS, record.reason)
+            if record.warning:
+                summary.warnings[record.warning] = summary.warnings.get(record.warning, 0) + 1
             report(job.domain, OK_STATUS if record.status == OK else FAILED_STATUS)
     return summary
 
@@ -144,16 +148,21 @@ def _convert_all(jobs: list[_Job], workers: int) -> Iterator[_Result]:
 
 
 def convert_file(path: Path) -> _Result:
-    """Worker: one file -> PNG or reason. Never raises for a bad file."""
+    """Worker: one file -> PNG or reason. Never raises for a bad file.
+
+    Unlike a crawl, an import has no other candidate to fall back to and its user has said that the file is
+    the logo: a tiny or single-colour picture is converted and flagged (``warning``), not dropped. Only a
+    file with nothing visible, or no image at all, fails.
+    """
     try:
         if path.stat().st_size > MAX_INPUT_BYTES:
             return _Result(None, reason="too_large")
-        converted = to_png(path.read_bytes())
+        converted = to_png(path.read_bytes(), keep_placeholders=True)
     except ConvertError as exc:
         return _Result(None, reason=exc.reason)
     except OSError:
         return _Result(None, reason="read_error")
-    return _Result(converted.png, converted.width, converted.height, converted.sha256)
+    return _Result(converted.png, converted.width, converted.height, converted.sha256, warning=converted.warning)
 
 
 def _store(job: _Job, result: _Result, data_dir: DataDir) -> ManifestRecord:
@@ -166,4 +175,4 @@ def _store(job: _Job, result: _Result, data_dir: DataDir) -> ManifestRecord:
         return ManifestRecord(status=FAILED, reason=result.reason, **base)
     atomic_write_bytes(logo, result.png)
     return ManifestRecord(status=OK, logo_path=data_dir.relative(logo), sha256=result.sha256,
-                          width=result.width, height=result.height, **base)
+                          width=result.width, height=result.height, warning=result.warning, **base)

@@ -28,6 +28,8 @@ class ManifestRecord:
     width: int | None = None
     height: int | None = None
     fetched_at: str | None = None
+    # An ok logo that is a doubtful one: "placeholder_blank" / "placeholder_tiny", kept by `logosim import`.
+    warning: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False)

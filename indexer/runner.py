@@ -146,7 +146,7 @@ def _payloads(batch: Batch, by_domain: dict[str, ManifestRecord], model: str, da
             "domain": domain, "logo_url": record.logo_url, "source": record.source, "sha256": record.sha256,
             "phash": phash, "width": record.width or width, "height": record.height or height,
             "logo_path": record.logo_path or data_dir.relative(data_dir.logo_path(domain)),
-            "fetched_at": record.fetched_at, "model": model,
+            "fetched_at": record.fetched_at, "model": model, "warning": record.warning,
         })
     return payloads
 

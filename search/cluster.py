@@ -39,6 +39,9 @@ PHASH_DISTANCE = 0
 # hashes say nothing about shape: they never join by phash, and those points stay out of HDBSCAN.
 DEGENERATE_BITS = 8
 NEAR_CHUNK = 512
+# A logo converted with a warning (tiny or one colour: a blank favicon, a spacer; only `logosim import` keeps
+# them) is kept out of every tier: two sites with the same white square do not share a logo.
+FLAGGED_TIER = "placeholder"
 
 Progress = Callable[[str], None]
 
@@ -48,7 +51,7 @@ class ClusterResult:
     labels: dict[str, int]  # domain -> label (-1 outlier)
     groups: dict[int, list[str]]  # label -> sorted domains (excl. -1); label 0 is the largest group
     outliers: list[str]
-    tier: dict[str, str]  # domain -> "sha256" | "phash" | "hdbscan" | "outlier": which tier joined it
+    tier: dict[str, str]  # domain -> "sha256" | "phash" | "hdbscan" | "outlier" | "placeholder": which tier joined it
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -79,21 +82,25 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
                     phashes: Sequence[str | None], *, min_cluster_size: int = 2, min_samples: int | None = None,
                     phash_distance: int | None = None, epsilon: float = 0.0, tune: bool = False,
                     pca_dims: int = grouping.PCA_DIMS, dense_limit: int = grouping.DENSE_LIMIT,
-                    progress: Progress | None = None) -> ClusterResult:
-    """Pure grouping of aligned inputs (row i of each belongs to ``domains[i]``)."""
+                    flagged: Sequence[bool] | None = None, progress: Progress | None = None) -> ClusterResult:
+    """Pure grouping of aligned inputs (row i of each belongs to ``domains[i]``).
+
+    ``flagged[i]`` (a logo with a placeholder warning) keeps point i out of every tier.
+    """
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     n = len(domains)
-    if not (len(vectors) == len(sha256s) == len(phashes) == n):
-        raise ValueError("domains, vectors, sha256s and phashes must have the same length")
+    kept_out = np.zeros(n, dtype=bool) if flagged is None else np.asarray(flagged, dtype=bool)
+    if not (len(vectors) == len(sha256s) == len(phashes) == len(kept_out) == n):
+        raise ValueError("domains, vectors, sha256s, phashes and flagged must have the same length")
     distance = PHASH_DISTANCE if phash_distance is None else phash_distance
     hashes = parse_phashes(phashes)
     present = np.array([bool(text) for text in phashes], dtype=bool)
     blank = present & degenerate(hashes)  # a missing hash says nothing; a blank image's hash does
-    informative = ~blank
+    informative = ~blank & ~kept_out
     union = _UnionFind(n)
     say("joining identical files")
-    by_sha = _join_identical(sha256s, union)
+    by_sha = _join_identical([None if out else sha for sha, out in zip(sha256s, kept_out, strict=True)], union)
     say("joining near-identical images")
     _join_near(hashes, informative & present & ~degenerate(hashes), distance, union)
     pre_roots = union.roots()
@@ -103,8 +110,8 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     params, hdbscan = _embedding_tier(np.asarray(vectors, dtype=np.float32), informative, weak, union,
                                       grouping.HdbscanParams(min_cluster_size, min_samples, epsilon),
                                       tune, pca_dims, dense_limit)
-    params.update(phash_distance=distance, blank_phash=int(blank.sum()), points=n)
-    result = _result(list(domains), union.roots(), by_sha, weak >= 0, hdbscan)
+    params.update(phash_distance=distance, blank_phash=int(blank.sum()), flagged=int(kept_out.sum()), points=n)
+    result = _result(list(domains), union.roots(), by_sha, weak >= 0, hdbscan, kept_out)
     result.params = params
     result.seconds = time.perf_counter() - started
     return result
@@ -165,7 +172,7 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, weak: np.ndarr
 
 
 def _result(domains: list[str], roots: np.ndarray, by_sha: np.ndarray, pre_grouped: np.ndarray,
-            hdbscan: np.ndarray) -> ClusterResult:
+            hdbscan: np.ndarray, kept_out: np.ndarray) -> ClusterResult:
     """Number groups largest first (ties by first domain) so labels are stable for the same input."""
     members: dict[int, list[str]] = {}
     for domain, root in zip(domains, roots.tolist(), strict=True):
@@ -176,7 +183,9 @@ def _result(domains: list[str], roots: np.ndarray, by_sha: np.ndarray, pre_group
     labels.update({domain: label for label, ds in groups.items() for domain in ds})
     tier = {}
     for i, domain in enumerate(domains):
-        if labels[domain] < 0:
+        if kept_out[i]:
+            tier[domain] = FLAGGED_TIER
+        elif labels[domain] < 0:
             tier[domain] = "outlier"
         elif by_sha[i]:
             tier[domain] = "sha256"
@@ -249,10 +258,10 @@ def cluster_store(store: LogoStore, *, min_cluster_size: int = 2, min_samples: i
     """Read every vector and payload, group them, and write each domain's label back as payload ``cluster``."""
     say = progress or (lambda _message: None)
     say("reading vectors")
-    domains, vectors, sha256s, phashes, skipped = _export(store)
+    domains, vectors, sha256s, phashes, flagged, skipped = _export(store)
     result = cluster_vectors(domains, vectors, sha256s, phashes, min_cluster_size=min_cluster_size,
                              min_samples=min_samples, phash_distance=phash_distance, tune=tune,
-                             progress=progress)
+                             flagged=flagged, progress=progress)
     result.params["skipped_without_vector"] = skipped
     if write_back:
         say("writing labels back")
@@ -260,11 +269,12 @@ def cluster_store(store: LogoStore, *, min_cluster_size: int = 2, min_samples: i
     return result
 
 
-def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], list[str | None], int]:
+def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], list[str | None], list[bool], int]:
     domains: list[str] = []
     rows: list[np.ndarray] = []
     sha256s: list[str | None] = []
     phashes: list[str | None] = []
+    flagged: list[bool] = []
     skipped = 0
     for point in store.scroll(with_vectors=True):
         if point.vector is None or not point.domain:
@@ -274,8 +284,9 @@ def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], 
         rows.append(point.vector)
         sha256s.append(point.payload.get("sha256"))
         phashes.append(point.payload.get("phash"))
+        flagged.append(bool(point.payload.get("warning")))
     vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
-    return domains, vectors, sha256s, phashes, skipped
+    return domains, vectors, sha256s, phashes, flagged, skipped
 
 
 def write_labels(store: LogoStore, result: ClusterResult) -> None:

@@ -69,6 +69,8 @@ def _header(result: ClusterResult) -> str:
     counts = [("domains", len(result.labels)), ("groups", len(result.groups)), ("in groups", grouped),
               ("outliers", len(result.outliers))]
     counts += [(f"joined by {TIER_NAMES[t]}", tiers.get(t, 0)) for t in ("sha256", "phash", "hdbscan")]
+    if tiers.get("placeholder"):
+        counts.append(("left out: tiny or one colour", tiers["placeholder"]))
     spans = "".join(f"<span><b>{value}</b> {html.escape(name)}</span>" for name, value in counts)
     params = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()) if not isinstance(v, dict | list))
     return (f"<h1>Which websites share a logo?</h1><div class='counts'>{spans}</div>"

@@ -86,6 +86,21 @@ def _run(data: dict, **kwargs):
     return cluster_vectors(data["domains"], data["vectors"], data["shas"], data["phashes"], **kwargs)
 
 
+def test_flagged_logos_join_nothing_even_as_identical_files(data: dict) -> None:
+    """Two blank favicons kept by `logosim import` are the same file, not a shared logo."""
+    domains = data["domains"] + ["white-a.org", "white-b.org"]
+    vectors = np.vstack([data["vectors"], data["vectors"][:1], data["vectors"][:1]])
+    shas = data["shas"] + ["sha-white", "sha-white"]
+    phashes = data["phashes"] + [data["phashes"][0]] * 2  # even brand0's hash and vector
+    flagged = [False] * len(data["domains"]) + [True, True]
+    result = cluster_vectors(domains, vectors, shas, phashes, flagged=flagged)
+    assert result.labels["white-a.org"] == result.labels["white-b.org"] == -1
+    assert result.tier["white-a.org"] == result.tier["white-b.org"] == "placeholder"
+    assert result.params["flagged"] == 2
+    unflagged = cluster_vectors(domains, vectors, shas, phashes)
+    assert unflagged.labels["white-a.org"] == unflagged.labels["brand0-0.com"] != -1  # the flag is what kept them out
+
+
 def test_tiers_say_who_joined_whom(data: dict) -> None:
     result = _run(data, phash_distance=4)
     tier = result.tier

@@ -156,6 +156,31 @@ def test_placeholders(data: bytes, expected: str) -> None:
     assert reason(data) == expected
 
 
+@pytest.mark.parametrize("data, warning", [
+    (solid((1, 1), (0, 0, 0, 255)), "placeholder_tiny"),
+    (png(logo((300, 10))), "placeholder_tiny"),
+    (solid((64, 64), (255, 255, 255, 255)), "placeholder_blank"),
+    (encode(Image.new("RGBA", (32, 32), (255, 255, 255, 255)), "ICO"), "placeholder_blank"),
+    (png(logo((120, 80))), None),
+])
+def test_kept_placeholders_convert_with_a_warning(data: bytes, warning: str | None) -> None:
+    """`logosim import` keeps a picture its user called a logo, flagged; the crawler refuses it (above)."""
+    converted = to_png(data, keep_placeholders=True)
+    assert converted.warning == warning
+    assert open_rgba(converted.png).size == (converted.width, converted.height)
+
+
+@pytest.mark.parametrize("data", [
+    solid((64, 64), (255, 0, 0, 0)),
+    solid((1, 1), (0, 0, 0, 0)),  # the classic transparent pixel: nothing visible, not merely tiny
+    f'<svg {SVG_NS} width="100" height="100"></svg>'.encode(),
+])
+def test_nothing_visible_is_refused_even_when_placeholders_are_kept(data: bytes) -> None:
+    with pytest.raises(ConvertError) as caught:
+        to_png(data, keep_placeholders=True)
+    assert caught.value.reason == "placeholder_transparent"
+
+
 # -- data: URIs and wrapped text ---------------------------------------------------------------------------
 def test_decode_data_uri_base64_and_percent() -> None:
     raw = png()

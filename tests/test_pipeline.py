@@ -160,3 +160,43 @@ def test_bad_domain_files(tmp_path, content: bytes, message: str | None) -> None
 def test_index_without_a_manifest_is_one_line(tmp_path) -> None:
     proc = logosim("index", "--data-dir", str(tmp_path), "--weights", "random")
     assert proc.returncode == 1 and "no manifest" in proc.stderr
+
+
+def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) -> None:
+    """`logosim import` converts a blank favicon and a spacer (the user said they are logos) with a warning;
+    they are indexed but never grouped, not even as identical files; a file that draws nothing fails."""
+    from helpers_images import BLUE, encode, logo, png, solid
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    white = encode(Image.new("RGBA", (32, 32), (255, 255, 255, 255)), "ICO")
+    (src / "blank-a.com.ico").write_bytes(white)
+    (src / "blank-b.com.ico").write_bytes(white)
+    (src / "spacer.com.png").write_bytes(solid((10, 1), (30, 30, 31, 100)))
+    (src / "empty.com.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="247" height="101"></svg>')
+    (src / "brand.com.png").write_bytes(png(logo((120, 80), BLUE)))
+    (src / "brand.co.uk.png").write_bytes(png(logo((120, 80), BLUE)))
+    data = str(tmp_path / "data")
+
+    imported = logosim("import", str(src), "--data-dir", data, "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout) == {"total": 6, "ok": 5, "failed": 1,
+                                           "reasons": {"placeholder_transparent": 1},
+                                           "warnings": {"placeholder_blank": 2, "placeholder_tiny": 1}}
+    records = read_manifest(tmp_path / "data" / "manifest.jsonl").records
+    assert records["spacer.com"].warning == "placeholder_tiny" and records["brand.com"].warning is None
+
+    indexed = logosim("index", "--data-dir", data, "--weights", "random", "--json")
+    assert indexed.returncode == 0, indexed.stderr
+    with LogoStore(StoreConfig(path=tmp_path / "data" / "qdrant")) as store:
+        payloads = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
+    assert payloads["blank-a.com"]["warning"] == "placeholder_blank" and payloads["brand.com"]["warning"] is None
+
+    clustered = logosim("cluster", "--data-dir", data, "--json")
+    assert clustered.returncode == 0, clustered.stderr
+    groups = json.loads(clustered.stdout)
+    assert sorted(groups.pop("-1")) == ["blank-a.com", "blank-b.com", "spacer.com"]
+    assert list(groups.values()) == [["brand.co.uk", "brand.com"]]
+    human = logosim("cluster", "--data-dir", data)
+    assert "3 tiny or one-colour logos left out" in human.stderr
