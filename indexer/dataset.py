@@ -54,10 +54,14 @@ class LogoDataset(torch.utils.data.Dataset):
 
 @dataclass
 class Batch:
-    """Decoded domains with their stacked tensors (row i belongs to domains[i]) and the failed ones."""
+    """Decoded domains with their stacked uint8 pixels (row i belongs to domains[i]) and the failed ones.
+
+    Normalisation happens on the model's device (``Embedder.embed_tensors``): workers and the pinned-memory
+    thread move 150 kB a logo instead of 600 kB.
+    """
 
     domains: list[str] = field(default_factory=list)
-    tensors: torch.Tensor = field(default_factory=lambda: torch.empty(0, 3, 224, 224))
+    tensors: torch.Tensor = field(default_factory=lambda: torch.empty(0, 3, 224, 224, dtype=torch.uint8))
     phashes: list[str] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from crawler.errors import LogosimError
-from indexer.preprocess import preprocess
+from indexer.preprocess import normalise, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,17 @@ class Embedder:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
 
     def embed_tensors(self, batch: torch.Tensor) -> np.ndarray:
-        """(N, 3, 224, 224) -> (N, 2048) float32, each row of unit length."""
+        """(N, 3, 224, 224) -> (N, 2048) float32, each row of unit length.
+
+        ``batch`` is either uint8 pixels (``preprocess_pixels``; normalised here, on the device) or float32
+        already normalised (``preprocess``): the same numbers reach the model either way.
+        """
         if batch.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        inputs = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        inputs = batch.to(self.device, non_blocking=True)
+        if inputs.dtype == torch.uint8:
+            inputs = normalise(inputs)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                                                     enabled=self.amp_dtype is not None):
             features = self.model(inputs).float()

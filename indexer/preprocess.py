@@ -109,16 +109,30 @@ def prepare(image: Image.Image) -> Image.Image:
     return pad_square(content, fill)
 
 
-def to_tensor(square: Image.Image) -> torch.Tensor:
+def to_pixels(square: Image.Image) -> torch.Tensor:
+    """(3, 224, 224) uint8: what the indexer's workers hand over (a quarter of float32's bytes to copy)."""
     resized = square.resize((SIZE, SIZE), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    array = np.asarray(resized, dtype=np.float32) / 255.0
+    return torch.from_numpy(np.array(resized, dtype=np.uint8)).permute(2, 0, 1)
+
+
+def normalise(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (..., 3, H, W) -> float32 ImageNet-normalised, on the pixels' own device (a GPU, in bulk)."""
     mean, std = _mean_std()
-    return (torch.from_numpy(array).permute(2, 0, 1) - mean) / std
+    return (pixels.float() / 255.0 - mean.to(pixels.device)) / std.to(pixels.device)
+
+
+def to_tensor(square: Image.Image) -> torch.Tensor:
+    return normalise(to_pixels(square))
 
 
 def preprocess(image: Image.Image) -> torch.Tensor:
     """(3, 224, 224) float32, ImageNet-normalised: the one path for both indexing and querying."""
     return to_tensor(prepare(image))
+
+
+def preprocess_pixels(image: Image.Image) -> torch.Tensor:
+    """The same picture as ``preprocess``, before normalisation (uint8): ``normalise`` finishes it."""
+    return to_pixels(prepare(image))
 
 
 def phash_hex(image: Image.Image) -> str:
@@ -133,6 +147,6 @@ def _phash(square: Image.Image) -> str:
 
 
 def preprocess_with_phash(image: Image.Image) -> tuple[torch.Tensor, str]:
-    """Both at once, preparing the picture only once (the indexer needs both)."""
+    """uint8 pixels and the hash at once, preparing the picture only once (the indexer needs both)."""
     square = prepare(image)
-    return to_tensor(square), _phash(square)
+    return to_pixels(square), _phash(square)

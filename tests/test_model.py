@@ -54,6 +54,18 @@ def test_batching_does_not_change_a_vector(embedder: Embedder, vectors: np.ndarr
     assert np.allclose(alone[0], vectors[2], atol=1e-5)
 
 
+def test_pixels_normalised_by_the_embedder_give_the_query_paths_vectors(embedder: Embedder,
+                                                                       vectors: np.ndarray) -> None:
+    """The indexer sends uint8 pixels (normalised on the model's device); queries send normalised floats."""
+    from indexer.preprocess import normalise, preprocess, preprocess_pixels
+
+    pixels = torch.stack([preprocess_pixels(image) for image in IMAGES])
+    floats = torch.stack([preprocess(image) for image in IMAGES])
+    assert pixels.dtype == torch.uint8 and torch.equal(normalise(pixels), floats)
+    assert np.array_equal(embedder.embed_tensors(pixels), embedder.embed_tensors(floats))  # bit for bit
+    assert np.allclose(embedder.embed_tensors(pixels), vectors, atol=1e-5)
+
+
 def test_bf16_agrees_with_fp32(vectors: np.ndarray) -> None:
     bf16 = Embedder("random", "cpu", batch_size=2, precision="bf16")
     assert bf16.precision == "bf16"
