@@ -46,6 +46,9 @@ QdrantUrlOpt = Annotated[str | None, typer.Option("--qdrant-url", envvar="QDRANT
                                                      help="Qdrant server URL; embedded on-disk Qdrant when unset.")]
 WeightsOpt = Annotated[str, typer.Option("--weights", help="imagenet | random | PATH to a ResNet50 state dict.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="Images per forward pass [default: by device].")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=0, envvar="LOGOSIM_INDEX_WORKERS",
+    help="Processes decoding logos beside the model [default: 0 on CPU, cores-1 on a GPU, fitted to /dev/shm].")]
 
 
 class Device(str, Enum):
@@ -189,7 +192,7 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
 
 # -- index ------------------------------------------------------------------------------------------------
 def do_index(data: DataDir, qdrant_url: str | None, collection: str, device: str, batch_size: int | None,
-             weights: str, force: bool, prune: bool):
+             weights: str, force: bool, prune: bool, workers: int | None = None):
     from indexer.runner import index_data_dir
 
     config = _store_config(data, qdrant_url, collection)
@@ -200,7 +203,7 @@ def do_index(data: DataDir, qdrant_url: str | None, collection: str, device: str
             progress.update(task, completed=done, total=total, status="")
 
         summary = index_data_dir(data, config, weights=weights, device=device, batch_size=batch_size,
-                                 force=force, prune=prune, progress=on_progress)
+                                 force=force, prune=prune, workers=workers, progress=on_progress)
     changed = summary.indexed + summary.pruned
     values: dict[str, Any] = {"finished_at": _now(), "model": summary.model, "device": summary.device}
     if changed or "changed_at" not in read_state(data).get("index", {}):
@@ -225,11 +228,12 @@ def _print_index(report: dict) -> None:
 @app.command()
 def index(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
           device: DeviceOpt = Device.auto, batch_size: BatchOpt = None, weights: WeightsOpt = "imagenet",
-          force: ForceOpt = False, as_json: JsonOpt = False,
+          force: ForceOpt = False, as_json: JsonOpt = False, workers: WorkersOpt = None,
           prune: Annotated[bool, typer.Option("--prune", help="Remove vectors of domains that no longer have a logo.")] = False) -> None:
     """Embed every logo with ResNet50 and upsert it into Qdrant, keyed by domain."""
     data = DataDir.at(data_dir)
-    report = _index_report(_guard(lambda: do_index(data, qdrant_url, collection, device.value, batch_size, weights, force, prune)))
+    report = _index_report(_guard(lambda: do_index(data, qdrant_url, collection, device.value, batch_size, weights,
+                                                   force, prune, workers)))
     _emit_json(report) if as_json else _print_index(report)
 
 

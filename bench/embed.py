@@ -32,8 +32,9 @@ RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".bmp"}
 
 
 def model_rate(embedder: Embedder, batches: int) -> float:
-    """Images/s of the forward pass alone, on random tensors already in host memory."""
-    batch = torch.randn(embedder.batch_size, 3, 224, 224)
+    """Images/s of the forward pass alone (normalisation on the device included, as the indexer sends uint8
+    pixels), on random pixels already in host memory."""
+    batch = torch.randint(0, 256, (embedder.batch_size, 3, 224, 224), dtype=torch.uint8)
     if embedder.device.type == "cuda":
         batch = batch.pin_memory()
     embedder.embed_tensors(batch)  # warm-up: kernel selection, allocator
@@ -41,6 +42,48 @@ def model_rate(embedder: Embedder, batches: int) -> float:
     for _ in range(batches):
         embedder.embed_tensors(batch)  # returns numpy: the device is synchronised
     return batches * embedder.batch_size / (time.perf_counter() - started)
+
+
+def decode_ms(data_dir: DataDir, limit: int = 300) -> float:
+    """Milliseconds per logo to decode and preprocess on one core (what each DataLoader worker does): with W
+    workers the loader cannot deliver more than W * 1000 / this logos/s."""
+    from crawler.manifest import iter_ok, read_manifest
+    from indexer.dataset import read_one
+
+    records = list(iter_ok(read_manifest(data_dir.manifest).records))[:limit]
+    paths = [(r.domain, data_dir.root / r.logo_path) for r in records if r.logo_path]
+    for _, path in paths:
+        path.read_bytes()  # the page cache, as in a steady run
+    started = time.perf_counter()
+    for domain, path in paths:
+        read_one(domain, path)
+    return 1000 * (time.perf_counter() - started) / max(len(paths), 1)
+
+
+def upsert_ms(batch_size: int, embedded: str, batches: int = 5) -> float:
+    """Milliseconds to upsert one batch of unit vectors with full payloads into a fresh embedded store."""
+    import numpy as np
+
+    from indexer.store import LogoStore
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench-upsert-") as tmp, \
+            LogoStore(StoreConfig(path=Path(tmp), embedded=embedded)) as store:
+        store.ensure_collection()
+        items = []
+        for k in range(batches + 1):
+            vectors = rng.standard_normal((batch_size, 2048)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            items.append([({"domain": f"site{k}-{i}.example", "logo_url": f"https://site{k}-{i}.example/logo.svg",
+                            "source": "img", "sha256": "ab" * 32, "phash": "c3a5" * 4, "width": 512, "height": 170,
+                            "logo_path": f"logos/site{k}-{i}.example.png", "fetched_at": "2026-11-24T00:00:00+00:00",
+                            "model": "resnet50/random-seed0", "warning": None}, vector)
+                          for i, vector in enumerate(vectors)])
+        store.upsert(items[0])  # warm-up
+        started = time.perf_counter()
+        for batch in items[1:]:
+            store.upsert(batch)
+        return 1000 * (time.perf_counter() - started) / batches
 
 
 def real_data_dir(root: Path, limit: int) -> DataDir | None:
@@ -100,8 +143,11 @@ def end_to_end(data_dir: DataDir, args: argparse.Namespace, workers: int) -> tup
                                  progress=lambda done, total: stamps.append((time.perf_counter(), done)))
         overall = summary.indexed / (time.perf_counter() - started)
     steady = overall
-    if len(stamps) > 1:
-        (first_t, first_n), (last_t, last_n) = stamps[0], stamps[-1]
+    if len(stamps) > 2:
+        # Batch k is reported once stored, i.e. after batch k+1's forward pass (the writer thread overlaps
+        # them), but the last one right after its own: between the first and the next-to-last report lie
+        # exactly as many forward passes as batches counted.
+        (first_t, first_n), (last_t, last_n) = stamps[0], stamps[-2]
         steady = (last_n - first_n) / (last_t - first_t)
     return overall, steady, summary.indexed
 
@@ -147,7 +193,15 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             # The model rate is measured next to the runs it is compared with: others may share the machine.
             model = model_rate(embedder, args.model_batches)
-            print(f"round {round_}: model only (random tensors) {model:.1f} img/s, load {os.getloadavg()[0]:.1f}")
+            print(f"round {round_}: model only (random pixels) {model:.1f} img/s, load {os.getloadavg()[0]:.1f}")
+            if round_ == 1:  # the parts beside the model: each caps the end-to-end rate on its own
+                for label, data_dir in sets.items():
+                    ms = decode_ms(data_dir)
+                    print(f"  {label:9} decode+preprocess {ms:.2f} ms/logo on one core: at most "
+                          f"{1000 / ms:.0f} logos/s per DataLoader worker")
+                upsert = upsert_ms(embedder.batch_size, args.embedded)
+                print(f"  upsert ({args.embedded}) {upsert:.1f} ms per batch of {embedder.batch_size}: at most "
+                      f"{1000 * embedder.batch_size / upsert:.0f} logos/s, overlapped with the next batch's forward pass")
             for workers in args.workers or [default_workers(embedder.device)]:
                 for label, data_dir in sets.items():
                     overall, steady, count = end_to_end(data_dir, args, workers)

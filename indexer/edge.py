@@ -78,10 +78,15 @@ class EdgeClient:
 
     # -- writes ---------------------------------------------------------------------------------
     def upsert(self, name: str, points: list[Any], wait: bool = True) -> None:
+
+        self.upsert_rows(name, [(point.id, point.vector, point.payload) for point in points])
+
+    def upsert_rows(self, name: str, rows: list[tuple[str, dict[str, list[float]], dict[str, Any]]]) -> None:
+        """(id, {vector name: list of floats}, payload) rows, without pydantic models in between: for 256
+        points of 2048-d that skips ~15 ms of validation (LogoStore.upsert uses this directly)."""
         import qdrant_edge as qe
 
-        converted = [qe.Point(point.id, point.vector, point.payload) for point in points]
-        self._shard(name).update(qe.UpdateOperation.upsert_points(converted))
+        self._shard(name).update(qe.UpdateOperation.upsert_points([qe.Point(*row) for row in rows]))
 
     def delete(self, name: str, points_selector: Any, wait: bool = True) -> None:
         import qdrant_edge as qe

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,12 @@ from indexer.store import LogoStore, StoreConfig
 CPU_WORKERS = 0
 # On a GPU decoding is the bottleneck (~5 ms per logo per core): use the cores, leaving one to feed the GPU.
 MAX_GPU_WORKERS = 16
+PREFETCH = 2  # batches each worker prepares ahead
+SHM_PATH = "/dev/shm"
+SHM_HEADROOM = 2  # margin: /dev/shm is shared with torch itself and every other process
 BAD_LINE = "bad_manifest_line"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,32 +118,69 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(MAX_GPU_WORKERS, (os.cpu_count() or 2) - 1))
 
 
+def shared_memory_free(path: str = SHM_PATH) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def fit_workers(workers: int, batch_size: int, shm_free: int | None) -> int:
+    """Workers hand batches over through /dev/shm, PREFETCH batches each in flight; a container's default
+    64 MB cannot hold that for big GPU batches (the loader dies with a bus error): use as many workers as fit."""
+    if workers == 0 or shm_free is None:
+        return workers
+    per_worker = PREFETCH * batch_size * 3 * 224 * 224 * SHM_HEADROOM  # uint8 pixels
+    fitting = int(shm_free // per_worker)
+    if fitting < workers:
+        log.warning("/dev/shm has %d MB free: %d DataLoader worker(s) instead of %d (docker: --shm-size=2g)",
+                    shm_free // 2**20, fitting, workers)
+    return min(workers, fitting)
+
+
 def _loader(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder,
             workers: int | None) -> torch.utils.data.DataLoader:
     workers = default_workers(embedder.device) if workers is None else workers
+    workers = fit_workers(workers, embedder.batch_size, shared_memory_free())
     dataset = LogoDataset([(record.domain, _logo_file(data_dir, record)) for record in todo])
     return torch.utils.data.DataLoader(
         dataset, batch_size=embedder.batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-        pin_memory=embedder.device.type == "cuda", prefetch_factor=2 if workers else None,
+        pin_memory=embedder.device.type == "cuda", prefetch_factor=PREFETCH if workers else None,
     )
 
 
 def _embed_all(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder, store: LogoStore,
                summary: IndexSummary, workers: int | None, progress: Callable[[int, int], None] | None) -> None:
-    """Embed and upsert batch by batch, so a crash loses at most the batch in flight."""
+    """Embed batch k+1 while batch k is upserted in a writer thread (on a GPU the upsert of 256 points costs
+    as much as their forward pass); a crash loses at most those two batches, never a half-written point."""
     if not todo:
         return
     by_domain = {record.domain: record for record in todo}
     done = 0
-    for batch in _loader(data_dir, todo, embedder, workers):
-        summary.failures.update(batch.failures)
+
+    def store_batch(batch: Batch, vectors: Any) -> Batch:
         if batch.domains:
-            vectors = embedder.embed_tensors(batch.tensors)
             store.upsert(list(zip(_payloads(batch, by_domain, embedder.name, data_dir), vectors, strict=True)))
-            summary.indexed += len(batch.domains)
+        return batch
+
+    def finish(pending: Future[Batch]) -> None:
+        nonlocal done
+        batch = pending.result()  # an upsert's error (e.g. the server went away) stops the run here
+        summary.indexed += len(batch.domains)
         done += len(batch)
         if progress is not None:
             progress(done, len(todo))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logosim-upsert") as writer:
+        pending: Future[Batch] | None = None
+        for batch in _loader(data_dir, todo, embedder, workers):
+            summary.failures.update(batch.failures)
+            vectors = embedder.embed_tensors(batch.tensors) if batch.domains else None
+            if pending is not None:
+                finish(pending)
+            pending = writer.submit(store_batch, batch, vectors)
+        if pending is not None:
+            finish(pending)
 
 
 def _payloads(batch: Batch, by_domain: dict[str, ManifestRecord], model: str, data_dir: DataDir) -> list[dict]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from crawler.errors import StoreError
+from indexer.edge import EdgeClient
 from indexer.ids import point_id
 
 VECTOR_NAME = "resnet50"
@@ -22,6 +23,7 @@ VECTOR_SIZE = 2048
 DEFAULT_COLLECTION = "logos"
 PAYLOAD_FIELDS = (
     "domain", "logo_url", "source", "sha256", "phash", "width", "height", "logo_path", "fetched_at", "model",
+    "warning",
 )
 KEYWORD_INDEXES = ("domain", "sha256")
 UPSERT_BATCH = 256
@@ -166,6 +168,13 @@ class LogoStore:
 
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start:start + UPSERT_BATCH]
+            if isinstance(self.client, EdgeClient):
+                rows = np.asarray([vector for _, vector in batch], dtype=np.float32).tolist()
+                self.client.upsert_rows(self.collection, [
+                    (point_id(payload["domain"]), {VECTOR_NAME: row}, payload)
+                    for (payload, _), row in zip(batch, rows, strict=True)
+                ])
+                continue
             points = [
                 models.PointStruct(id=point_id(payload["domain"]), payload=payload,
                                    vector={VECTOR_NAME: np.asarray(vector, dtype=np.float32).tolist()})

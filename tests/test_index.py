@@ -153,3 +153,35 @@ def test_index_holds_the_data_folder_lock(tmp_path) -> None:
     finally:
         process.communicate("")
     assert not data_dir.qdrant.exists()  # nothing was touched while locked out
+
+
+def test_a_store_that_fails_mid_run_stops_it_with_the_stores_error_and_loses_nothing(tmp_path, monkeypatch) -> None:
+    """Upserts run in a writer thread beside the model: its error must still stop the run, in the caller."""
+    from crawler.errors import StoreError
+
+    data_dir, logos = make_data_dir(tmp_path, 8)  # batches of 3: 3 + 3 + 2
+    real_upsert, calls = LogoStore.upsert, []
+
+    def failing_second_upsert(self, items):
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise StoreError("the Qdrant server went away")
+        return real_upsert(self, items)
+
+    monkeypatch.setattr(LogoStore, "upsert", failing_second_upsert)
+    with pytest.raises(StoreError, match="went away"):
+        index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
+    assert len(_stored(data_dir)) == 3 and len(calls) == 2  # the first batch is kept; nothing after the failure
+    monkeypatch.setattr(LogoStore, "upsert", real_upsert)
+    again = index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
+    assert (again.indexed, again.unchanged) == (5, 3) and sorted(_stored(data_dir)) == sorted(logos)
+
+
+def test_loader_workers_fit_the_shared_memory_they_hand_batches_through() -> None:
+    from indexer.runner import fit_workers
+
+    batch = 256 * 3 * 224 * 224  # bytes of one GPU batch of uint8 pixels
+    assert fit_workers(15, 256, 64 * 2**20) == 0  # docker's default 64 MB /dev/shm: no room for one worker
+    assert fit_workers(15, 256, 10 * 4 * batch) == 10
+    assert fit_workers(15, 256, 2**40) == 15 and fit_workers(15, 256, None) == 15  # unknown: as asked
+    assert fit_workers(0, 256, 0) == 0

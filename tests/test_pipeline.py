@@ -187,7 +187,7 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
     records = read_manifest(tmp_path / "data" / "manifest.jsonl").records
     assert records["spacer.com"].warning == "placeholder_tiny" and records["brand.com"].warning is None
 
-    indexed = logosim("index", "--data-dir", data, "--weights", "random", "--json")
+    indexed = logosim("index", "--data-dir", data, "--weights", "random", "--workers", "1", "--json")
     assert indexed.returncode == 0, indexed.stderr
     with LogoStore(StoreConfig(path=tmp_path / "data" / "qdrant")) as store:
         payloads = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
