@@ -93,6 +93,7 @@ class Candidate:
     data: bytes | None = None  # inline bytes (serialised <svg>, decoded data: URI); then url may be None
     detail: str = ""  # short human reason for the score, for debugging
     is_manifest: bool = False  # url points to a web app manifest JSON to expand (source "manifest_icon")
+    sprite: bytes | None = None  # an inline svg that draws from the sprite file at url (extract_svg.with_sprite)
 
     def key(self) -> str:
         """Identity for de-duplication: the URL, or a hash of inline bytes."""
@@ -170,7 +171,7 @@ def _scored_elements(elements: list[Found]) -> list[Candidate]:
             score += _signal_points(item.features)
         detail = f"{item.note + ' ' if item.note else ''}{tier}{f' #{rank + 1}' if not penalty else ''}: "
         detail += ", ".join(sorted(item.features))
-        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail))
+        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail, sprite=item.sprite))
     return out
 
 

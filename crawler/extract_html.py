@@ -29,7 +29,7 @@ from crawler.extract_signals import (
     own_features,
     src_features,
 )
-from crawler.extract_svg import serialise_svg
+from crawler.extract_svg import external_use, serialise_svg
 
 LAZY_SRCSETS = ("data-srcset", "data-lazy-srcset")
 LAZY_SRCS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -55,6 +55,7 @@ class Found:
     features: set[str]
     data: bytes | None = None
     note: str = ""
+    sprite: bytes | None = None  # an inline svg to complete with the sprite file at ``ref`` (extract_svg.with_sprite)
 
 
 def html_elements(page: Page, site: SiteSignals) -> list[Found]:
@@ -158,7 +159,12 @@ def _svg_element(el: etree._Element, page: Page, site: SiteSignals) -> Found | N
     if image_ref is not None:
         return _found(image_ref, "img", features | src_features(image_ref, site))
     data = serialise_svg(el, page.root)
-    return Found("", "svg_inline", features, data=data) if data else None
+    if data is None:
+        return None
+    used = external_use(data, page.base, page.url)
+    if used is not None:  # <use href="/icons.svg#logo">: fetch the sprite, then draw
+        return Found(used[0], "svg_inline", features, sprite=used[1])
+    return Found("", "svg_inline", features, data=data)
 
 
 def _only_image(svg: etree._Element, page: Page) -> str | None:

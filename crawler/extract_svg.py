@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
+
+from crawler.errors import ConvertError
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -35,6 +38,9 @@ _NOT_RENDERED = frozenset({"defs", "symbol", "clipPath", "mask", "pattern", "mar
                            "radialGradient", "filter", "style", "title", "desc", "metadata", "script"})
 _URL_REF = re.compile(r"url\(\s*['\"]?#([^'\")\s]+)['\"]?\s*\)")
 _ABSOLUTE_LENGTH = re.compile(r"^\s*\d+(\.\d+)?\s*(px)?\s*$")
+_HREF_NAMES = (f"{{{XLINK_NS}}}href", "href")
+# Our own serialisation, read back: no entities, no network, nothing to recover.
+_OWN = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def serialise_svg(svg: etree._Element, root: etree._Element) -> bytes | None:
@@ -48,6 +54,51 @@ def serialise_svg(svg: etree._Element, root: etree._Element) -> bytes | None:
         return None
     data = etree.tostring(out, xml_declaration=True, encoding="utf-8")
     return data if len(data) <= MAX_SVG_BYTES else None
+
+
+def external_use(data: bytes, base: str, page_url: str) -> tuple[str, bytes] | None:
+    """An inline <svg> that draws through ``<use href="/icons.svg#logo">``: a sprite file on the page's own
+    origin (browsers draw no other). Returns ("<sprite URL>#<first id>", the svg with those references made
+    local), for ``with_sprite`` to complete once the sprite is fetched; None when nothing points outside."""
+    root = etree.fromstring(data, _OWN)
+    sprite, first = None, ""
+    for node in root.iter(f"{{{SVG_NS}}}use"):
+        for name in _HREF_NAMES:
+            value = (node.get(name) or "").strip()
+            if not value or value.startswith(("#", "data:")):
+                continue
+            document, _, fragment = urljoin(base, value).partition("#")
+            if not fragment or _origin(document) != _origin(page_url) or sprite not in (None, document):
+                continue
+            sprite, first = document, first or fragment
+            node.set(name, "#" + fragment)
+    if sprite is None:
+        return None
+    return f"{sprite}#{first}", etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def with_sprite(wrapper: bytes, sprite: bytes) -> bytes:
+    """The inline svg of ``external_use`` with what it uses copied in from the fetched sprite file (parsed
+    and repaired like any SVG logo: no entities, no external references). Raises ConvertError."""
+    from crawler.svg import parse_svg
+
+    sheet = parse_svg(sprite, promote=False)
+    out = etree.fromstring(wrapper, _OWN)
+    _pull_references(out, sheet)
+    data = etree.tostring(out, xml_declaration=True, encoding="utf-8")
+    if len(data) > MAX_SVG_BYTES:
+        raise ConvertError("too_large", f"svg of {len(data)} bytes with its sprite")
+    return data
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _draws(el: etree._Element) -> bool:
@@ -86,6 +137,8 @@ def _copy_attrs(src: etree._Element, dst: etree._Element) -> None:
 
 def _attr_key(name: str) -> str | None:
     """HTML-parsed attribute name -> namespaced SVG attribute name, or None to drop it."""
+    if name.startswith("{"):  # already namespaced (from an XML-parsed sprite file): keep xlink: and xml: only
+        return name if name[1:].split("}", 1)[0] in (XLINK_NS, XML_NS) else None
     lowered = name.lower()
     if lowered == "xmlns" or lowered.startswith(("xmlns:", "on")):  # namespaces come from nsmap; no scripts
         return None

@@ -90,6 +90,16 @@ def mark_svg(mark: Mark, *, mono: str | None = None, size: int = 100) -> bytes:
             f"{body}</svg>").encode()
 
 
+def sprite_sheet(mark: Mark) -> bytes:
+    """An icon sprite file as sites serve them (hidden, symbols only): UI icons and the mark as ``#logo``."""
+    body = mark_svg(mark).decode()
+    body = body[body.index(">") + 1:body.rindex("</svg>")]
+    return ('<svg xmlns="http://www.w3.org/2000/svg" style="display:none">'
+            '<symbol id="icon-search" viewBox="0 0 24 24"><circle cx="10" cy="10" r="7" fill="none" stroke="#333"/>'
+            '</symbol><symbol id="icon-cart" viewBox="0 0 24 24"><path d="M2 4h20l-3 10H5z" fill="#333"/></symbol>'
+            f'<symbol id="logo" viewBox="0 0 100 100">{body}</symbol></svg>').encode()
+
+
 def inline_svg(mark: Mark) -> str:
     """The same mark as an ``<svg>`` element to paste into a page."""
     return mark_svg(mark).decode().replace("<svg ", '<svg class="site-logo" role="img" ', 1)

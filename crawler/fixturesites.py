@@ -10,14 +10,22 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from crawler.fixturehostile import HOSTILE_EXPECTED, HOSTILE_IMG, HOSTILE_LINKS, hostile_assets
-from crawler.fixtureimages import Mark, banner_jpeg, inline_svg, mark_bytes, pixel_gif, pixel_png
+from crawler.fixtureimages import (
+    Mark,
+    banner_jpeg,
+    inline_svg,
+    mark_bytes,
+    pixel_gif,
+    pixel_png,
+    sprite_sheet,
+)
 
 # Where the site's own logo is, and in which format (all "ok" kinds).
 PLACEMENT_KINDS = (
     "jsonld_org", "jsonld_image", "jsonld_graph", "header_png", "header_svg", "header_gif", "header_webp",
     "header_jpeg", "header_lying", "header_lazy", "header_srcset", "header_picture", "inline_svg", "data_uri",
     "css_background", "link_icon", "apple_touch", "mask_icon", "manifest", "favicon_only", "og_only",
-    "base_href", "cdn_protocol_relative",
+    "base_href", "cdn_protocol_relative", "svg_sprite",
 )
 # Behaviours of the site or of its logo (outcome in ``_OUTCOMES``; a logo found unless stated).
 BEHAVIOUR_KINDS = (
@@ -120,6 +128,7 @@ def _expected_logo(site: Site) -> tuple[str, list[str]]:
         "header_lazy": ("img", ["/assets/logo-lazy.png"]), "header_srcset": ("img", ["/assets/logo@2x.png"]),
         "header_picture": ("img", ["/assets/logo.png", "/assets/logo-pic.webp"]),
         "inline_svg": ("svg_inline", ["inline:svg"]), "data_uri": ("img", ["data:image/png"]),
+        "svg_sprite": ("svg_inline", ["/assets/sprite.svg#logo"]),
         "css_background": ("css_background", ["/assets/logo-bg.png"]),
         "link_icon": ("link_icon", ["/icons/icon-192.png"]), "apple_touch": ("apple_touch_icon", ["/apple-touch-icon.png"]),
         "mask_icon": ("mask_icon", ["/safari-pinned-tab.svg"]),
@@ -208,6 +217,11 @@ def _logo_block(site: Site) -> str:
                 f'<img src="/assets/logo.png" alt="{name} logo" class="logo"></picture></a>')
     if k == "inline_svg":
         return f'<a href="/" class="brand" aria-label="{name}">{inline_svg(site.brand.mark)}</a>'
+    if k == "svg_sprite":  # the header draws the logo from an icon sprite file; so do the UI glyphs beside it
+        return (f'<a href="/" class="brand" aria-label="{name}"><svg class="site-logo" role="img" viewBox="0 0 100 100" '
+                f'width="48" height="48"><use href="/assets/sprite.svg#logo"></use></svg></a>'
+                f'<button class="search"><svg class="icon" width="24" height="24"><use xlink:href="/assets/sprite.svg'
+                f'#icon-search"></use></svg></button>')
     if k == "css_background":
         return f'<a href="/" class="site-logo" style="background-image:url(\'/assets/logo-bg.png\')">{name}</a>'
     return f'<a href="/" class="brand-name">{name}</a>'
@@ -317,11 +331,13 @@ def _asset_routes(site: Site) -> Routes:
         "/icons/android-192.png": _mark_route(site, "png", 192), "/icons/android-512.png": _mark_route(site, "png", 512),
         "/safari-pinned-tab.svg": lambda: _image("image/svg+xml", mark_svg_mono(site)),
         "/site.webmanifest": Route(200, "application/manifest+json", _webmanifest(site)),
+        "/assets/sprite.svg": lambda: _image("image/svg+xml", sprite_sheet(site.brand.mark)),
         "/css/site.css": Route(200, "text/css", b"body{font-family:sans-serif}.hero{min-height:300px}"),
     }
     for n in range(4):
         routes[f"/img/hero-{n}.jpg"] = partial(_hero, n)
-    if k in ("link_icon", "favicon_only", "broken_logo", "html_logo", "tiny_logo", "huge_logo") or k in DEMO_KINDS:
+    if k in ("link_icon", "favicon_only", "broken_logo", "html_logo", "tiny_logo", "huge_logo", "svg_sprite") \
+            or k in DEMO_KINDS:
         routes["/favicon.ico"] = _mark_route(site, "ico")
     _behaviour_assets(site, routes)
     hostile_assets(site, routes)

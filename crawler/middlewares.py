@@ -26,12 +26,17 @@ LOGO_CANDIDATE = "logo_candidate"  # request meta: this response is a logo to co
 INLINE_DATA = "logo_inline_data"  # request meta: bytes of an inline logo (no download)
 CONVERTED = "logo_converted"  # meta set here: a crawler.convert.Converted
 CONVERT_ERROR = "logo_convert_error"  # meta set here: the ConvertError's reason
+SPRITE_OF = "logo_sprite_of"  # request meta: the inline svg that draws from this response (a sprite file)
 
 
-def convert_logo(body: bytes, max_side: int, min_side: int) -> Any:
+def convert_logo(body: bytes, max_side: int, min_side: int, sprite_of: bytes | None = None) -> Any:
     """Top-level so a worker process can run it."""
     from crawler.convert import to_png
 
+    if sprite_of is not None:
+        from crawler.extract_svg import with_sprite
+
+        body = with_sprite(sprite_of, body)
     return to_png(body, max_side=max_side, min_side=min_side)
 
 
@@ -78,7 +83,7 @@ class LogoConversionMiddleware:
         if not request.meta.get(LOGO_CANDIDATE) or response.status != 200:
             return response
         try:
-            converted = await self._convert(response.body)
+            converted = await self._convert(response.body, request.meta.get(SPRITE_OF))
         except ConvertError as exc:
             request.meta[CONVERT_ERROR] = exc.reason
             self.stats.inc_value(f"logosim/convert/error/{exc.reason}")
@@ -87,17 +92,19 @@ class LogoConversionMiddleware:
             self.stats.inc_value("logosim/convert/ok")
         return response.replace(body=b"")  # the PNG is all we keep: free the original bytes now
 
-    async def _convert(self, body: bytes) -> Any:
+    async def _convert(self, body: bytes, sprite_of: bytes | None = None) -> Any:
         if self.pool is not None:
             try:
-                return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side))
+                return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side,
+                                                                  sprite_of))
             except BrokenProcessPool:
                 # A logo that kills its worker (a crash in a native library, the OOM killer) fails alone:
                 # the pool is replaced so that the next logo converts as usual.
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = self._new_pool()
                 raise ConvertError("convert_crashed", "the conversion worker died") from None
-        return await maybe_deferred_to_future(deferToThread(convert_logo, body, self.max_side, self.min_side))
+        return await maybe_deferred_to_future(deferToThread(convert_logo, body, self.max_side, self.min_side,
+                                                            sprite_of))
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

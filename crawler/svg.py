@@ -86,8 +86,9 @@ def decode_svg_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def parse_svg(data: bytes) -> etree._Element:
-    """Text -> repaired lxml tree rooted at an SVG element in the SVG namespace."""
+def parse_svg(data: bytes, *, promote: bool = True) -> etree._Element:
+    """Text -> repaired lxml tree rooted at an SVG element in the SVG namespace (``promote``: a sprite sheet
+    that draws nothing draws its logo symbol, as a logo file should; off when the sheet is read for symbols)."""
     text = decode_svg_text(data)
     start = _SVG_START.search(text)
     if start is None:
@@ -106,7 +107,8 @@ def parse_svg(data: bytes) -> etree._Element:
         raise ConvertError("svg_invalid", "unparseable markup")
     root = _svg_root(root)
     normalise_tree(root)
-    promote_symbol(root)
+    if promote:
+        promote_symbol(root)
     return root
 
 

@@ -13,6 +13,8 @@ import pytest
 from lxml import etree
 from PIL import Image
 
+from crawler.convert import to_png
+from crawler.errors import ConvertError
 from crawler.extract import (
     SIGNAL_POINTS,
     SOURCES,
@@ -604,3 +606,52 @@ def test_junk_pages_never_raise(html: str | bytes) -> None:
     assert cands and FAVICON in _keys(cands)
     assert isinstance(site_name(html, DOMAIN), str)
     assert meta_refresh_url(html, PAGE_URL) is None
+
+
+# -- an inline svg drawn from a sprite file ---------------------------------------------------------------
+SPRITE_PAGE = ('<html><head>{base}<title>Acme</title></head><body><header><a href="/" class="brand" '
+               'aria-label="Acme"><svg class="site-logo" viewBox="0 0 100 100" width="40" height="40">'
+               '<use xlink:href="{href}"></use></svg></a></header></body></html>')
+SPRITE = (b'<svg xmlns="http://www.w3.org/2000/svg" style="display:none"><defs><linearGradient id="g">'
+          b'<stop offset="0" stop-color="#d01e1e"/><stop offset="1" stop-color="#1e3cdc"/></linearGradient></defs>'
+          b'<symbol id="icon-cart" viewBox="0 0 24 24"><path d="M0 0h24v24H0z"/></symbol>'
+          b'<symbol id="logo" viewBox="0 0 100 100"><rect x="10" y="10" width="80" height="80" fill="url(#g)"/>'
+          b'<image href="https://tracker.test/pixel.png" width="10" height="10"/></symbol></svg>')
+
+
+@pytest.mark.parametrize(("base", "href", "expected"), [
+    ("", "/assets/icons.svg#logo", "https://acme.com/assets/icons.svg#logo"),
+    ('<base href="/static/v3/">', "img/icons.svg#logo", "https://acme.com/static/v3/img/icons.svg#logo"),
+    ("", "https://acme.com:443/icons.svg#logo", "https://acme.com/icons.svg#logo"),
+])
+def test_inline_svg_using_a_same_origin_sprite_fetches_it(base: str, href: str, expected: str) -> None:
+    from crawler.extract_svg import with_sprite
+
+    top = find_candidates(SPRITE_PAGE.format(base=base, href=href), "https://acme.com/", "acme.com")[0]
+    assert top.source == "svg_inline" and top.data is None and top.sprite is not None
+    assert top.url.replace("https://acme.com:443/", "https://acme.com/") == expected
+    image = Image.open(io.BytesIO(to_png(with_sprite(top.sprite, SPRITE)).png)).convert("RGBA")
+    assert image.size == (512, 512)
+    left, right = image.getpixel((70, 256)), image.getpixel((440, 256))
+    assert left[0] > 150 > left[2] and right[2] > 150 > right[0]  # the symbol and the gradient it uses
+
+
+@pytest.mark.parametrize("href", ["https://cdn.other.test/icons.svg#logo", "http://acme.com/icons.svg#logo",
+                                  "/icons.svg"])
+def test_a_sprite_elsewhere_or_without_an_id_is_not_fetched(href: str) -> None:
+    """Browsers draw <use> of same-origin files only; and without an id there is nothing to use."""
+    candidates = find_candidates(SPRITE_PAGE.format(base="", href=href), "https://acme.com/", "acme.com")
+    assert all(c.sprite is None for c in candidates)
+    assert not any("icons.svg" in (c.url or "") for c in candidates)
+
+
+def test_a_hostile_sprite_is_parsed_like_any_svg_logo() -> None:
+    from crawler.extract_svg import with_sprite
+
+    top = find_candidates(SPRITE_PAGE.format(base="", href="/i.svg#logo"), "https://acme.com/", "acme.com")[0]
+    with pytest.raises(ConvertError) as caught:
+        with_sprite(top.sprite, b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                                b'<svg xmlns="http://www.w3.org/2000/svg"><symbol id="logo"><text>&x;</text>'
+                                b'</symbol></svg>')
+    assert caught.value.reason == "svg_entities"
+    assert b"tracker.test" not in with_sprite(top.sprite, SPRITE)  # external references dropped on the way in

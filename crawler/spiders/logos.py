@@ -28,7 +28,7 @@ from crawler.domains import read_domains
 from crawler.errors import InputError
 from crawler.items import LogoItem
 from crawler.manifest import OK, read_manifest
-from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE
+from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
 
@@ -242,6 +242,8 @@ class LogosSpider(scrapy.Spider):
         url = candidate.url
         if candidate.data is not None:
             meta[INLINE_DATA], url = candidate.data, "data:,inline"
+        if candidate.sprite is not None:
+            meta[SPRITE_OF] = candidate.sprite
         return Request(url, callback=self.parse_logo, errback=self.candidate_failed, meta=meta,
                        dont_filter=True, priority=PRIORITY_LOGO)
 
