@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from crawler.datadir import DataDir, atomic_write_bytes
 from crawler.domains import normalise_domain
 from crawler.errors import ConvertError, InputError
 from crawler.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
+from crawler.procs import exit_with_parent
 
 SOURCE = "import"
 # Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),
@@ -143,7 +145,7 @@ def _convert_all(jobs: list[_Job], workers: int) -> Iterator[_Result]:
         return
     # spawn, not fork: the parent may hold threads (rich progress, torch) that fork would copy mid-state.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers) as pool:
+    with context.Pool(processes=workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(convert_file, paths, chunksize=8)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from crawler.errors import ConvertError
+from crawler.procs import exit_with_parent
 from crawler.reasons import proxy_reason
 
 LOGO_CANDIDATE = "logo_candidate"  # request meta: this response is a logo to convert
@@ -57,7 +59,8 @@ class LogoConversionMiddleware:
         self.pool: ProcessPoolExecutor | None = self._new_pool() if processes > 0 else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LogoConversionMiddleware:

@@ -35,6 +35,27 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, i.e. neither gone nor a zombie waiting to be reaped."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def manifest_lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
@@ -63,9 +84,12 @@ def test_kill_9_during_a_crawl_then_rerun(tmp_path) -> None:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             assert wait_for(lambda: manifest_lines(data / "manifest.jsonl") >= 25, 120)
+            workers = children(proc.pid)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+        assert workers, "the crawler converts logos in a worker process"
+        assert wait_for(lambda: not any(alive(pid) for pid in workers), 10), "an orphaned worker outlived the crawl"
         killed_at = len(read_manifest(data / "manifest.jsonl").records)
         assert 25 <= killed_at < len(web.truth), "the kill must land mid-crawl"
         rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
