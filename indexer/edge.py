@@ -59,11 +59,19 @@ class EdgeClient:
         self._shards[name] = qe.EdgeShard.create(str(self._folder(name)), qe.EdgeConfig(vectors=vectors))
 
     def get_collection(self, name: str) -> SimpleNamespace:
-        """Only what LogoStore checks: the named vectors' sizes, read from the shard's own config file."""
+        """Only what LogoStore checks: the named vectors' sizes (from the shard's own config file) and which
+        payload fields are indexed."""
         stored = json.loads((self._folder(name) / CONFIG_FILE).read_text(encoding="utf-8"))
         vectors = {key: SimpleNamespace(size=value["size"], distance=value.get("distance"))
                    for key, value in stored.get("vectors", {}).items()}
-        return SimpleNamespace(config=SimpleNamespace(params=SimpleNamespace(vectors=vectors)))
+        return SimpleNamespace(config=SimpleNamespace(params=SimpleNamespace(vectors=vectors)),
+                               payload_schema=dict(self._shard(name).info().payload_schema))
+
+    def create_payload_index(self, name: str, field_name: str, field_schema: Any = None, wait: bool = True) -> None:
+        """A keyword index (the only kind LogoStore asks for): filters on it stop scanning every payload."""
+        import qdrant_edge as qe
+
+        self._shard(name).update(qe.UpdateOperation.create_field_index(field_name, qe.PayloadSchemaType.Keyword))
 
     def delete_collection(self, name: str) -> None:
         shard = self._shards.pop(name, None)

@@ -131,15 +131,17 @@ class LogoStore:
 
         if self.exists():
             self._check_schema()
-            return
-        self.client.create_collection(
-            self.collection,
-            vectors_config={VECTOR_NAME: models.VectorParams(size=self.config.vector_size,
-                                                             distance=models.Distance.COSINE)},
-        )
-        if not self.is_embedded:  # the embedded mode has no payload indexes (it scans)
+        else:
+            self.client.create_collection(
+                self.collection,
+                vectors_config={VECTOR_NAME: models.VectorParams(size=self.config.vector_size,
+                                                                 distance=models.Distance.COSINE)},
+            )
+        if self.config.url or self.config.embedded == "edge":  # qdrant-client's local mode has none (it scans)
+            indexed = set(getattr(self.client.get_collection(self.collection), "payload_schema", None) or {})
             for name in KEYWORD_INDEXES:
-                self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
+                if name not in indexed:  # also on a collection made before the index existed
+                    self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
 
     def _check_schema(self) -> None:
         info = self.client.get_collection(self.collection)

@@ -147,3 +147,24 @@ def test_both_embedded_backends_give_the_same_index_and_neighbours(tmp_path) -> 
         assert np.allclose(vector, edge_vectors[domain], atol=1e-6)
     assert local_order == edge_order and len(local_order) == 3
     assert np.allclose(local_scores, edge_scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["edge", pytest.param("server", marks=[
+    pytest.mark.server, pytest.mark.skipif(not SERVER, reason="QDRANT_URL not set")])])
+def test_domain_and_sha256_are_keyword_indexed_also_on_an_older_collection(tmp_path, backend) -> None:
+    if backend == "edge":
+        config = StoreConfig(path=tmp_path / "qdrant", embedded="edge")
+    else:
+        config = StoreConfig(url=SERVER, api_key=os.environ.get("QDRANT_API_KEY"),
+                             collection=f"test_{uuid.uuid4().hex[:12]}")
+    from qdrant_client import models
+
+    with LogoStore(config) as store:
+        store.client.create_collection(config.collection, vectors_config={  # as a version without indexes made it
+            "resnet50": models.VectorParams(size=2048, distance=models.Distance.COSINE)})
+        assert not dict(store.client.get_collection(config.collection).payload_schema or {})
+        _fill(store, ["a.com", "b.org"])
+        schema = dict(store.client.get_collection(config.collection).payload_schema)
+        assert {"domain", "sha256"} <= set(schema)
+        if backend == "server":
+            store.client.delete_collection(config.collection)
