@@ -100,7 +100,8 @@ def test_a_bad_file_never_shifts_another_domains_vector(tmp_path, embedder, work
     truncated.write_bytes(data[: len(data) // 2])  # the middle of the middle batch
     data_dir.logo_path("site004.example").write_bytes(b"<html>oops</html>")
     data_dir.logo_path("site001.example").unlink()  # vanished after the crawl
-    summary = index_data_dir(data_dir, _config(data_dir), workers=workers, **RUN)
+    # workers=1 also runs the GPU's arrangement: upserts in a writer thread beside the model
+    summary = index_data_dir(data_dir, _config(data_dir), workers=workers, overlap=workers > 0, **RUN)
     assert summary.indexed == 4 and summary.failed == 3
     assert summary.failures["site001.example"] == "file_missing"
     assert summary.failures["site004.example"] == "not_an_image"
@@ -155,8 +156,10 @@ def test_index_holds_the_data_folder_lock(tmp_path) -> None:
     assert not data_dir.qdrant.exists()  # nothing was touched while locked out
 
 
-def test_a_store_that_fails_mid_run_stops_it_with_the_stores_error_and_loses_nothing(tmp_path, monkeypatch) -> None:
-    """Upserts run in a writer thread beside the model: its error must still stop the run, in the caller."""
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_store_that_fails_mid_run_stops_it_with_the_stores_error_and_loses_nothing(tmp_path, monkeypatch,
+                                                                                      overlap) -> None:
+    """Upserts run in a writer thread beside the model (GPU default): its error must still stop the run."""
     from crawler.errors import StoreError
 
     data_dir, logos = make_data_dir(tmp_path, 8)  # batches of 3: 3 + 3 + 2
@@ -170,7 +173,7 @@ def test_a_store_that_fails_mid_run_stops_it_with_the_stores_error_and_loses_not
 
     monkeypatch.setattr(LogoStore, "upsert", failing_second_upsert)
     with pytest.raises(StoreError, match="went away"):
-        index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
+        index_data_dir(data_dir, _config(data_dir), workers=0, overlap=overlap, **RUN)
     assert len(_stored(data_dir)) == 3 and len(calls) == 2  # the first batch is kept; nothing after the failure
     monkeypatch.setattr(LogoStore, "upsert", real_upsert)
     again = index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
