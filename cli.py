@@ -360,7 +360,9 @@ def data_status(data: DataDir, qdrant_url: str | None = None, collection: str = 
     statuses = Counter(record.status for record in read.records.values())
     state = read_state(data)
     info: dict[str, Any] = {"data_dir": str(data.root), "domains": len(read.records),
-                            "logos_found": statuses.get("ok", 0), "no_logo": statuses.get("no_logo", 0),
+                            "logos_found": statuses.get("ok", 0),
+                            "logos_with_warning": sum(1 for r in read.records.values() if r.status == "ok" and r.warning),
+                            "no_logo": statuses.get("no_logo", 0),
                             "failed": statuses.get("failed", 0), "bad_manifest_lines": len(read.bad_lines),
                             "crawled_at": state.get("crawl", {}).get("finished_at"),
                             "indexed_at": state.get("index", {}).get("finished_at"),

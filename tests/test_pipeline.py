@@ -200,3 +200,5 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
     assert list(groups.values()) == [["brand.co.uk", "brand.com"]]
     human = logosim("cluster", "--data-dir", data)
     assert "3 tiny or one-colour logos left out" in human.stderr
+    status = json.loads(logosim("status", "--data-dir", data, "--json").stdout)
+    assert (status["logos_found"], status["logos_with_warning"], status["failed"]) == (5, 3, 1)
