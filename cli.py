@@ -303,8 +303,11 @@ def do_similar(query: str, data: DataDir, qdrant_url: str | None, collection: st
         return similar(query, store, top=top, min_score=min_score, embedder_factory=factory, data_dir=data)
 
 
+WARNINGS = {"placeholder_blank": "a single colour", "placeholder_tiny": "tiny"}
+
+
 def _similar_json(result: Any) -> dict:
-    return {"query": result.query,
+    return {"query": result.query, "warning": result.warning,
             "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster}
                         for n in result.results]}
 
@@ -316,6 +319,9 @@ def _print_similar(result: Any) -> None:
     for rank, n in enumerate(result.results, start=1):
         table.add_row(str(rank), n.domain, f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster))
     out.print(table) if result.results else err.print("no logo is similar enough")
+    if result.warning:
+        err.print(f"note: {result.query}'s logo is {WARNINGS.get(result.warning, result.warning)}: "
+                  "its neighbours say little about a shared brand")
 
 
 @app.command()

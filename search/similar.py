@@ -17,7 +17,7 @@ import numpy as np
 from crawler.datadir import DataDir
 from crawler.domains import normalise_domain
 from crawler.errors import ConvertError, LogosimError
-from indexer.store import LogoStore
+from indexer.store import LogoStore, StoredPoint
 
 if TYPE_CHECKING:
     from indexer.model import Embedder
@@ -41,6 +41,7 @@ class SimilarResult:
     query: str
     kind: str  # "domain" | "file" | "url"
     results: list[Neighbour] = field(default_factory=list)
+    warning: str | None = None  # the query domain's logo is a doubtful one (payload ``warning``)
 
 
 EmbedderFactory = Callable[[str], "Embedder"]
@@ -53,8 +54,9 @@ def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | N
     kind = query_kind(query)
     if kind == "domain":
         domain = normalise_domain(query) if _looks_like_domain(query) else query
-        vector = _stored_vector(domain, store)
-        return SimilarResult(domain, kind, _neighbours(store, vector, top, min_score, exclude=domain))
+        point = _stored_point(domain, store)
+        return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain),
+                             warning=point.payload.get("warning"))
     data = fetch_image(query.strip()) if kind == "url" else _read_file(Path(query).expanduser())
     vector = embed_bytes(data, store, embedder_factory)
     return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None))
@@ -80,11 +82,11 @@ def _looks_like_domain(query: str) -> bool:
     return True
 
 
-def _stored_vector(domain: str, store: LogoStore) -> np.ndarray:
+def _stored_point(domain: str, store: LogoStore) -> StoredPoint:
     point = store.get([domain], with_vectors=True).get(domain)
     if point is None or point.vector is None:
         raise LogosimError(f"{domain} is not indexed{_spelling_hint(domain, store)}")
-    return point.vector
+    return point
 
 
 def _spelling_hint(domain: str, store: LogoStore) -> str:

@@ -200,5 +200,8 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
     assert list(groups.values()) == [["brand.co.uk", "brand.com"]]
     human = logosim("cluster", "--data-dir", data)
     assert "3 tiny or one-colour logos left out" in human.stderr
+    similar = logosim("similar", "blank-a.com", "--data-dir", data)
+    assert similar.returncode == 0 and "blank-a.com's logo is a single colour" in similar.stderr
+    assert json.loads(logosim("similar", "brand.com", "--data-dir", data, "--json").stdout)["warning"] is None
     status = json.loads(logosim("status", "--data-dir", data, "--json").stdout)
     assert (status["logos_found"], status["logos_with_warning"], status["failed"]) == (5, 3, 1)
