@@ -184,6 +184,9 @@ class Embedder:
                  *, precision: str = "auto") -> None:
         self.device = resolve_device(device)
         self.amp_dtype = autocast_dtype(self.device, precision)
+        if self.device.type == "cuda":
+            # Every batch but the last has one shape: let cuDNN time its algorithms once and keep the fastest.
+            torch.backends.cudnn.benchmark = True
         model, self.name = load_model(weights)
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.batch_size = batch_size or (GPU_BATCH if self.device.type == "cuda" else CPU_BATCH)
