@@ -133,7 +133,7 @@ def fit_workers(workers: int, batch_size: int, shm_free: int | None) -> int:
     per_worker = PREFETCH * batch_size * 3 * 224 * 224 * SHM_HEADROOM  # uint8 pixels
     fitting = int(shm_free // per_worker)
     if fitting < workers:
-        log.warning("/dev/shm has %d MB free: %d DataLoader worker(s) instead of %d (docker: --shm-size=2g)",
+        log.warning("/dev/shm has %d MB free: %d DataLoader worker(s) instead of %d (docker: --shm-size=4g)",
                     shm_free // 2**20, fitting, workers)
     return min(workers, fitting)
 
