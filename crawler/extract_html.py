@@ -29,7 +29,7 @@ from crawler.extract_signals import (
     own_features,
     src_features,
 )
-from crawler.extract_svg import external_use, serialise_svg
+from crawler.extract_svg import serialise_svg
 
 LAZY_SRCSETS = ("data-srcset", "data-lazy-srcset")
 LAZY_SRCS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -158,12 +158,12 @@ def _svg_element(el: etree._Element, page: Page, site: SiteSignals) -> Found | N
     image_ref = _only_image(el, page)
     if image_ref is not None:
         return _found(image_ref, "img", features | src_features(image_ref, site))
-    data = serialise_svg(el, page.root)
-    if data is None:
+    serialised = serialise_svg(el, page.root, page.base, page.url)
+    if serialised is None:
         return None
-    used = external_use(data, page.base, page.url)
-    if used is not None:  # <use href="/icons.svg#logo">: fetch the sprite, then draw
-        return Found(used[0], "svg_inline", features, sprite=used[1])
+    data, sprite = serialised
+    if sprite is not None:  # <use href="/icons.svg#logo">: fetch the sprite, then draw
+        return Found(sprite, "svg_inline", features, sprite=data)
     return Found("", "svg_inline", features, data=data)
 
 

@@ -43,8 +43,13 @@ _HREF_NAMES = (f"{{{XLINK_NS}}}href", "href")
 _OWN = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def serialise_svg(svg: etree._Element, root: etree._Element) -> bytes | None:
-    """Standalone SVG bytes for an inline <svg>, or None when it draws nothing (empty, or over 2 MB)."""
+def serialise_svg(svg: etree._Element, root: etree._Element, base: str, page_url: str) -> tuple[bytes, str | None] | None:
+    """Standalone SVG bytes for an inline <svg>, or None when it draws nothing (empty, or over 2 MB).
+
+    The second value is set when the svg draws through ``<use href="/icons.svg#logo">``, a sprite file on
+    the page's own origin (browsers draw no other): "<sprite URL>#<first id>", with those references made
+    local in the bytes, for ``with_sprite`` to complete once the sprite is fetched.
+    """
     out = etree.Element(f"{{{SVG_NS}}}svg", nsmap={None: SVG_NS, "xlink": XLINK_NS})
     _copy_attrs(svg, out)
     _copy_content(svg, out)
@@ -52,17 +57,16 @@ def serialise_svg(svg: etree._Element, root: etree._Element) -> bytes | None:
     _pull_references(out, root)
     if not _draws(out):
         return None
+    sprite = _localise_sprite_uses(out, base, page_url)
     data = etree.tostring(out, xml_declaration=True, encoding="utf-8")
-    return data if len(data) <= MAX_SVG_BYTES else None
+    return (data, sprite) if len(data) <= MAX_SVG_BYTES else None
 
 
-def external_use(data: bytes, base: str, page_url: str) -> tuple[str, bytes] | None:
-    """An inline <svg> that draws through ``<use href="/icons.svg#logo">``: a sprite file on the page's own
-    origin (browsers draw no other). Returns ("<sprite URL>#<first id>", the svg with those references made
-    local), for ``with_sprite`` to complete once the sprite is fetched; None when nothing points outside."""
-    root = etree.fromstring(data, _OWN)
+def _localise_sprite_uses(svg: etree._Element, base: str, page_url: str) -> str | None:
+    """Point every <use> of one same-origin sprite file at a local ``#id``; returns that file's URL with the
+    first id, or None when no <use> points outside."""
     sprite, first = None, ""
-    for node in root.iter(f"{{{SVG_NS}}}use"):
+    for node in svg.iter(f"{{{SVG_NS}}}use"):
         for name in _HREF_NAMES:
             value = (node.get(name) or "").strip()
             if not value or value.startswith(("#", "data:")):
@@ -72,13 +76,11 @@ def external_use(data: bytes, base: str, page_url: str) -> tuple[str, bytes] | N
                 continue
             sprite, first = document, first or fragment
             node.set(name, "#" + fragment)
-    if sprite is None:
-        return None
-    return f"{sprite}#{first}", etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return None if sprite is None else f"{sprite}#{first}"
 
 
 def with_sprite(wrapper: bytes, sprite: bytes) -> bytes:
-    """The inline svg of ``external_use`` with what it uses copied in from the fetched sprite file (parsed
+    """The inline svg of ``serialise_svg`` with what it uses copied in from the fetched sprite file (parsed
     and repaired like any SVG logo: no entities, no external references). Raises ConvertError."""
     from crawler.svg import parse_svg
 
