@@ -15,11 +15,11 @@ Reason codes of ``ConvertError.reason``:
 - ``placeholder_tiny``: a side shorter than ``min_side`` after conversion (1x1 trackers, spacers)
 - ``placeholder_transparent``: nothing visible
 - ``placeholder_blank``: a single solid colour
+- ``convert_crashed``: the crawler's conversion worker process died on this logo (the pool is replaced)
 
 ``placeholder_tiny`` and ``placeholder_blank`` are pictures, only unlikely logos: the crawler refuses them to
 try its next candidate, while ``logosim import`` (whose user says "this file is the logo") converts them and
 records the code as a warning (``keep_placeholders=True``). Nothing visible is never converted.
-- ``convert_crashed``: the crawler's conversion worker process died on this logo (the pool is replaced)
 """
 
 from __future__ import annotations

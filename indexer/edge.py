@@ -85,10 +85,6 @@ class EdgeClient:
         return SimpleNamespace(count=self._shard(name).count(qe.CountRequest(exact=exact)))
 
     # -- writes ---------------------------------------------------------------------------------
-    def upsert(self, name: str, points: list[Any], wait: bool = True) -> None:
-
-        self.upsert_rows(name, [(point.id, point.vector, point.payload) for point in points])
-
     def upsert_rows(self, name: str, rows: list[tuple[str, dict[str, list[float]], dict[str, Any]]]) -> None:
         """(id, {vector name: list of floats}, payload) rows, without pydantic models in between: for 256
         points of 2048-d that skips ~15 ms of validation (LogoStore.upsert uses this directly)."""

@@ -129,8 +129,11 @@ class LogoStore:
         """Create the collection and its payload indexes, or check that an existing one matches."""
         from qdrant_client import models
 
+        indexed: set[str] = set()
         if self.exists():
-            self._check_schema()
+            info = self.client.get_collection(self.collection)
+            self._check_schema(info)
+            indexed = set(getattr(info, "payload_schema", None) or {})
         else:
             self.client.create_collection(
                 self.collection,
@@ -138,13 +141,11 @@ class LogoStore:
                                                                  distance=models.Distance.COSINE)},
             )
         if self.config.url or self.config.embedded == "edge":  # qdrant-client's local mode has none (it scans)
-            indexed = set(getattr(self.client.get_collection(self.collection), "payload_schema", None) or {})
             for name in KEYWORD_INDEXES:
                 if name not in indexed:  # also on a collection made before the index existed
                     self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
 
-    def _check_schema(self) -> None:
-        info = self.client.get_collection(self.collection)
+    def _check_schema(self, info: Any) -> None:
         vectors = info.config.params.vectors
         params = vectors.get(VECTOR_NAME) if isinstance(vectors, dict) else None
         if params is None:
