@@ -109,9 +109,9 @@ def end_to_end(data_dir: DataDir, args: argparse.Namespace, workers: int) -> tup
         overall = summary.indexed / (time.perf_counter() - started)
     steady = overall
     if len(stamps) > 2:
-        # Batch k is reported once stored, i.e. after batch k+1's forward pass (the writer thread overlaps
-        # them), but the last one right after its own: between the first and the next-to-last report lie
-        # exactly as many forward passes as batches counted.
+        # Batch k is reported once stored: right after its own forward pass, or (with the writer thread of
+        # a GPU) after batch k+1's, but the last one always right after its own. Either way, between the
+        # first and the next-to-last report lie exactly as many forward passes as batches counted.
         (first_t, first_n), (last_t, last_n) = stamps[0], stamps[-2]
         steady = (last_n - first_n) / (last_t - first_t)
     return overall, steady, summary.indexed

@@ -88,9 +88,7 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
         for job, result in zip(jobs, _convert_all(jobs, workers), strict=True):
             record = _store(job, result, data_dir)
             writer.write(record)
-            _count(summary, OK_STATUS if record.status == OK else FAILED_STATUS, record.reason)
-            if record.warning:
-                summary.warnings[record.warning] = summary.warnings.get(record.warning, 0) + 1
+            _count(summary, OK_STATUS if record.status == OK else FAILED_STATUS, record.reason, record.warning)
             report(job.domain, OK_STATUS if record.status == OK else FAILED_STATUS)
     return summary
 
@@ -125,10 +123,12 @@ def _plan(files: Iterable[Path], known: set[str], summary: ImportSummary,
     return jobs
 
 
-def _count(summary: ImportSummary, status: str, reason: str | None) -> None:
+def _count(summary: ImportSummary, status: str, reason: str | None, warning: str | None = None) -> None:
     summary.total += 1
     if status == OK_STATUS:
         summary.ok += 1
+        if warning:
+            summary.warnings[warning] = summary.warnings.get(warning, 0) + 1
     elif status == SKIPPED:
         summary.skipped += 1
     else:

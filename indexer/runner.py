@@ -202,6 +202,9 @@ def _embed_all(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder
             if pending is not None:
                 finish(pending)
             pending = writer.submit(store_batch, batch, vectors)
+            if not overlap:  # stored already: report it now, not after the next forward pass
+                finish(pending)
+                pending = None
         if pending is not None:
             finish(pending)
 
