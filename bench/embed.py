@@ -166,7 +166,7 @@ def main() -> None:
                           f"{1000 / ms:.0f} logos/s per DataLoader worker")
                 upsert = upsert_ms(embedder.batch_size, args.embedded)
                 print(f"  upsert ({args.embedded}) {upsert:.1f} ms per batch of {embedder.batch_size}: at most "
-                      f"{1000 * embedder.batch_size / upsert:.0f} logos/s, overlapped with the next batch's forward pass")
+                      f"{1000 * embedder.batch_size / upsert:.0f} logos/s (on a GPU, overlapped with the next forward pass)")
             for workers in args.workers or [default_workers(embedder.device)]:
                 for label, data_dir in sets.items():
                     overall, steady, count = end_to_end(data_dir, args, workers)
