@@ -28,8 +28,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from crawler.datadir import DataDir, read_state, update_state
-from crawler.errors import LogosimError
+from common.datadir import DataDir, read_state, update_state
+from common.errors import LogosimError
 
 app = typer.Typer(name="logosim", help="Which websites share a logo? Crawl, embed, group, query.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -360,7 +360,7 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="Output fi
 
 # -- status / run / demo ----------------------------------------------------------------------------------
 def data_status(data: DataDir, qdrant_url: str | None = None, collection: str = "logos") -> dict:
-    from crawler.manifest import read_manifest
+    from common.manifest import read_manifest
 
     read = read_manifest(data.manifest)
     statuses = Counter(record.status for record in read.records.values())
@@ -463,7 +463,7 @@ def run(file: Annotated[Path | None, typer.Argument(help="Domains file (not need
 def demo(data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where the demo writes.")] = Path("demo-data"),
          weights: WeightsOpt = "imagenet", device: DeviceOpt = Device.auto, as_json: JsonOpt = False) -> None:
     """Offline demo: serve a generated web of brand families on 127.0.0.1 and run the whole pipeline on it."""
-    from crawler.demo import run_demo
+    from pipeline.demo import run_demo
 
     data = DataDir.at(data_dir)
     summary = _guard(lambda: run_demo(data, weights=weights, device=device.value, pipeline=run_pipeline,
@@ -479,7 +479,7 @@ def demo(data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where 
 
 
 def _now() -> str:
-    from crawler.manifest import now_iso
+    from common.manifest import now_iso
 
     return now_iso()
 

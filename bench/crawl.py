@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.fixtureweb import FixtureWeb, mismatches  # noqa: E402
-from crawler.manifest import read_manifest  # noqa: E402
+from common.manifest import read_manifest  # noqa: E402
+from fixtureweb.web import FixtureWeb, mismatches  # noqa: E402
 
 
 def crawl(web: FixtureWeb, data: Path, domains: Path, settings: list[str]) -> tuple[float, float, str]:

@@ -18,8 +18,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.datadir import DataDir  # noqa: E402
-from crawler.errors import LogosimError  # noqa: E402
+from common.datadir import DataDir  # noqa: E402
+from common.errors import LogosimError  # noqa: E402
 from crawler.importer import import_folder  # noqa: E402
 from indexer.model import Embedder  # noqa: E402
 from indexer.runner import default_workers, index_data_dir  # noqa: E402
@@ -45,7 +45,7 @@ def model_rate(embedder: Embedder, batches: int) -> float:
 def decode_ms(data_dir: DataDir, limit: int = 300) -> float:
     """Milliseconds per logo to decode and preprocess on one core (what each DataLoader worker does): with W
     workers the loader cannot deliver more than W * 1000 / this logos/s."""
-    from crawler.manifest import iter_ok, read_manifest
+    from common.manifest import iter_ok, read_manifest
     from indexer.dataset import read_one
 
     records = list(iter_ok(read_manifest(data_dir.manifest).records))[:limit]

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.datadir import DataDir, atomic_write_bytes
+from common.domains import normalise_domain
+from common.errors import ConvertError, InputError
+from common.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
+from common.procs import exit_with_parent
 from crawler.convert import MAX_INPUT_BYTES, to_png
-from crawler.datadir import DataDir, atomic_write_bytes
-from crawler.domains import normalise_domain
-from crawler.errors import ConvertError, InputError
-from crawler.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
-from crawler.procs import exit_with_parent
 
 SOURCE = "import"
 # Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),

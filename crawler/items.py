@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crawler.manifest import FAILED, NO_LOGO, OK, ManifestRecord, now_iso
+from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, now_iso
 
 
 @dataclass

@@ -20,13 +20,13 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
-from crawler.errors import ConvertError
-from crawler.procs import exit_with_parent
+from common.errors import ConvertError
+from common.procs import exit_with_parent
 from crawler.reasons import proxy_reason
 
 LOGO_CANDIDATE = "logo_candidate"  # request meta: this response is a logo to convert
 INLINE_DATA = "logo_inline_data"  # request meta: bytes of an inline logo (no download)
-CONVERTED = "logo_converted"  # meta set here: a crawler.convert.Converted
+CONVERTED = "logo_converted"  # meta set here: a crawler.convert.topng.Converted
 CONVERT_ERROR = "logo_convert_error"  # meta set here: the ConvertError's reason
 SPRITE_OF = "logo_sprite_of"  # request meta: the inline svg that draws from this response (a sprite file)
 
@@ -36,7 +36,7 @@ def convert_logo(body: bytes, max_side: int, min_side: int, sprite_of: bytes | N
     from crawler.convert import to_png
 
     if sprite_of is not None:
-        from crawler.extract_svg import with_sprite
+        from crawler.extract import with_sprite
 
         body = with_sprite(sprite_of, body)
     return to_png(body, max_side=max_side, min_side=min_side)

@@ -12,10 +12,10 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from crawler.datadir import DataDir, atomic_write_bytes
-from crawler.errors import DataDirLocked
+from common.datadir import DataDir, atomic_write_bytes
+from common.errors import DataDirLocked
+from common.manifest import ManifestWriter, read_manifest, rewrite_manifest
 from crawler.items import LogoItem
-from crawler.manifest import ManifestWriter, read_manifest, rewrite_manifest
 
 logger = logging.getLogger(__name__)
 LOCKED_REASON = "data_dir_locked"

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.datadir import DataDir
-from crawler.domains import Rejected, read_domains
-from crawler.errors import DataDirLocked, InputError
-from crawler.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
+from common.datadir import DataDir
+from common.domains import Rejected, read_domains
+from common.errors import DataDirLocked, InputError
+from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
 
 
 @dataclass

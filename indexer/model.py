@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from crawler.errors import LogosimError
+from common.errors import LogosimError
 from indexer.preprocess import normalise, preprocess
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from crawler.datadir import DataDir
-from crawler.errors import ManifestError
-from crawler.manifest import ManifestRecord, iter_ok, read_manifest
+from common.datadir import DataDir
+from common.errors import ManifestError
+from common.manifest import ManifestRecord, iter_ok, read_manifest
 from indexer.dataset import Batch, LogoDataset, collate
 from indexer.model import Embedder
 from indexer.store import LogoStore, StoreConfig

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from crawler.errors import StoreError
+from common.errors import StoreError
 from indexer.edge import EdgeClient
 from indexer.ids import point_id
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from crawler.datadir import DataDir
-from crawler.manifest import OK, ManifestRecord, ManifestWriter, now_iso
+from common.datadir import DataDir
+from common.manifest import OK, ManifestRecord, ManifestWriter, now_iso
 
 SHAPES = ("ellipse", "rectangle", "triangle", "bars", "text")
 

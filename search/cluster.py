@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from crawler.datadir import DataDir, atomic_write_text
+from common.datadir import DataDir, atomic_write_text
 from indexer.store import LogoStore
 from search import grouping
 
 # Calibrated on the 3,318 real logos in shared/data/real-logos, through the project's own path
-# (crawler.convert.to_png -> indexer.preprocess.phash_hex, i.e. the hash of the trimmed logo padded to a
+# (crawler.convert.topng.to_png -> indexer.preprocess.phash_hex, i.e. the hash of the trimmed logo padded to a
 # square, as stored in the payload). Pairs were examined by eye and by domain family. Padding makes every
 # wide word-mark look alike to a 64-bit DCT hash: unrelated brands meet already at 2 bits (GlobalConnect /
 # Virtual-Reality.school, Moore / Sompo) and at 4 (AstraZeneca / Krautzberger, Tupperware / Husse, Kia /

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crawler.datadir import atomic_write_bytes, atomic_write_text
-from crawler.errors import LogosimError
+from common.datadir import atomic_write_bytes, atomic_write_text
+from common.errors import LogosimError
 from indexer.store import VECTOR_SIZE, LogoStore
 
 FORMATS = ("npy", "parquet")

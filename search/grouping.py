@@ -11,7 +11,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
-from crawler.errors import LogosimError
+from common.errors import LogosimError
 
 PCA_DIMS = 48
 # Up to this many points the full distance matrix (n^2 float64, ~290 MB at 6,000) is cheap and HDBSCAN is

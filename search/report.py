@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crawler.datadir import DataDir, atomic_write_text
+from common.datadir import DataDir, atomic_write_text
 from indexer.store import LogoStore, StoredPoint
 from search.cluster import ClusterResult
 

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from crawler.datadir import DataDir
-from crawler.domains import normalise_domain
-from crawler.errors import ConvertError, LogosimError
+from common.datadir import DataDir
+from common.domains import normalise_domain
+from common.errors import ConvertError, LogosimError
 from indexer.store import LogoStore, StoredPoint
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from crawler.datadir import DataDir
+from common.datadir import DataDir
 from indexer.store import LogoStore, StoreConfig
 from search.cluster import (
     PHASH_DISTANCE,

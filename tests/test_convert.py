@@ -1,4 +1,4 @@
-"""crawler.convert: real files made by code in every format, messy and hostile SVGs, the real corpus."""
+"""crawler.convert.topng: real files made by code in every format, messy and hostile SVGs, the real corpus."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from helpers_images import (
 )
 from PIL import Image, features
 
-from crawler.convert import MAX_INPUT_BYTES, decode_data_uri, to_png
-from crawler.errors import ConvertError
+from common.errors import ConvertError
+from crawler.convert.topng import MAX_INPUT_BYTES, decode_data_uri, to_png
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 # A red square left, a blue square right: 2:1, easy to check where things land.

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 from twisted.internet import error as twisted_error
 
-from crawler.datadir import DataDir
-from crawler.fixturesites import KINDS
-from crawler.fixtureweb import FixtureWeb, mismatches
-from crawler.manifest import read_manifest
+from common.datadir import DataDir
+from common.manifest import read_manifest
 from crawler.middlewares import parse_retry_after
 from crawler.reasons import best_reason, failure_reason
 from crawler.spiders.logos import LogosSpider, SiteJob
+from fixtureweb.sites import KINDS
+from fixtureweb.web import FixtureWeb, mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short timeouts for the slow site: the crawl waits DOWNLOAD_TIMEOUT twice (https, then http).
@@ -44,8 +44,8 @@ def scrapy_crawl(web: FixtureWeb, data: Path, domains: Path, *extra: str) -> sub
 _RUN_CRAWL = """
 import json, sys
 from pathlib import Path
-from crawler.datadir import DataDir
-from crawler.errors import LogosimError
+from common.datadir import DataDir
+from common.errors import LogosimError
 from crawler.runner import run_crawl
 seen, started = [], []
 try:

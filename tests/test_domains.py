@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.domains import display_domain, normalise_domain, read_domains
-from crawler.errors import InputError
+from common.domains import display_domain, normalise_domain, read_domains
+from common.errors import InputError
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -1,4 +1,4 @@
-"""Tests for crawler.extract: realistic homepage snippets, each with its expected logo and its distractors."""
+"""Tests for crawler.extract.candidates: realistic homepage snippets, each with its expected logo and its distractors."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from lxml import etree
 from PIL import Image
 
+from common.errors import ConvertError
 from crawler.convert import to_png
-from crawler.errors import ConvertError
-from crawler.extract import (
+from crawler.extract.candidates import (
     SIGNAL_POINTS,
     SOURCES,
     TIERS,
@@ -25,8 +25,8 @@ from crawler.extract import (
     meta_refresh_url,
     site_name,
 )
-from crawler.extract_dom import decode_data_uri, largest_in_srcset, parse_srcset
-from crawler.extract_signals import LOGO_SIGNALS
+from crawler.extract.dom import decode_data_uri, largest_in_srcset, parse_srcset
+from crawler.extract.signals import LOGO_SIGNALS
 
 PAGE_URL = "https://www.acme.com/"
 DOMAIN = "acme.com"
@@ -625,7 +625,7 @@ SPRITE = (b'<svg xmlns="http://www.w3.org/2000/svg" style="display:none"><defs><
     ("", "https://acme.com:443/icons.svg#logo", "https://acme.com/icons.svg#logo"),
 ])
 def test_inline_svg_using_a_same_origin_sprite_fetches_it(base: str, href: str, expected: str) -> None:
-    from crawler.extract_svg import with_sprite
+    from crawler.extract.inline_svg import with_sprite
 
     top = find_candidates(SPRITE_PAGE.format(base=base, href=href), "https://acme.com/", "acme.com")[0]
     assert top.source == "svg_inline" and top.data is None and top.sprite is not None
@@ -646,7 +646,7 @@ def test_a_sprite_elsewhere_or_without_an_id_is_not_fetched(href: str) -> None:
 
 
 def test_a_hostile_sprite_is_parsed_like_any_svg_logo() -> None:
-    from crawler.extract_svg import with_sprite
+    from crawler.extract.inline_svg import with_sprite
 
     top = find_candidates(SPRITE_PAGE.format(base="", href="/i.svg#logo"), "https://acme.com/", "acme.com")[0]
     with pytest.raises(ConvertError) as caught:

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.datadir import DataDir
+from common.manifest import read_manifest
 from crawler.convert import to_png
-from crawler.datadir import DataDir
-from crawler.fixturehostile import LOCAL_FILE_RGB
-from crawler.fixtureimages import mark_svg
-from crawler.fixturesites import HOSTILE_KINDS
-from crawler.fixtureweb import FixtureWeb, mismatches
-from crawler.manifest import read_manifest
+from fixtureweb.hostile import LOCAL_FILE_RGB
+from fixtureweb.images import mark_svg
+from fixtureweb.sites import HOSTILE_KINDS
+from fixtureweb.web import FixtureWeb, mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 NORMAL_KINDS = ("header_png", "header_svg", "apple_touch")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers_images import BLUE, GREEN, RED, encode, ico, logo, open_rgba, png
 
-from crawler.datadir import DataDir
+from common.datadir import DataDir
+from common.manifest import read_manifest
 from crawler.importer import domain_for_file, import_folder
-from crawler.manifest import read_manifest
 
 SVG = ('<svg width="100" height="50"><rect width="50" height="50" fill="#d01e1e"/>'
        '<rect x="50" width="50" height="50" fill="#1e3cdc"/></svg>')
@@ -111,7 +111,7 @@ def test_pool_gives_the_same_records_as_inline(tmp_path: Path) -> None:
 
 
 def test_not_a_folder(tmp_path: Path) -> None:
-    from crawler.errors import InputError
+    from common.errors import InputError
 
     with pytest.raises(InputError):
         import_folder(tmp_path / "missing", DataDir(tmp_path / "data"))

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crawler.datadir import DataDir
-from crawler.errors import DataDirLocked, ManifestError
-from crawler.manifest import NO_LOGO, ManifestRecord, rewrite_manifest
+from common.datadir import DataDir
+from common.errors import DataDirLocked, ManifestError
+from common.manifest import NO_LOGO, ManifestRecord, rewrite_manifest
 from indexer.model import Embedder
 from indexer.preprocess import load_logo, phash_hex
 from indexer.runner import index_data_dir
@@ -81,7 +81,7 @@ def test_prune_deletes_domains_no_longer_ok_and_only_with_prune(tmp_path) -> Non
     data_dir, _ = make_data_dir(tmp_path, 5)
     index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
     append_records(data_dir, [ManifestRecord(domain="site000.example", status=NO_LOGO, reason="none_found")])
-    from crawler.manifest import read_manifest
+    from common.manifest import read_manifest
 
     kept = [r for r in read_manifest(data_dir.manifest).records.values() if r.domain != "site004.example"]
     rewrite_manifest(data_dir.manifest, kept)  # site004 vanishes from the manifest entirely
@@ -139,7 +139,7 @@ def test_index_holds_the_data_folder_lock(tmp_path) -> None:
     data_dir, _ = make_data_dir(tmp_path, 1)
     holder = textwrap.dedent(f"""
         import sys, time
-        from crawler.datadir import DataDir
+        from common.datadir import DataDir
         with DataDir.at({str(tmp_path)!r}).locked():
             print("locked", flush=True)
             sys.stdin.read()
@@ -160,7 +160,7 @@ def test_index_holds_the_data_folder_lock(tmp_path) -> None:
 def test_a_store_that_fails_mid_run_stops_it_with_the_stores_error_and_loses_nothing(tmp_path, monkeypatch,
                                                                                       overlap) -> None:
     """Upserts run in a writer thread beside the model (GPU default): its error must still stop the run."""
-    from crawler.errors import StoreError
+    from common.errors import StoreError
 
     data_dir, logos = make_data_dir(tmp_path, 8)  # batches of 3: 3 + 3 + 2
     real_upsert, calls = LogoStore.upsert, []

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from crawler.datadir import DataDir
-from crawler.manifest import ManifestRecord, ManifestWriter, read_manifest, rewrite_manifest
+from common.datadir import DataDir
+from common.manifest import ManifestRecord, ManifestWriter, read_manifest, rewrite_manifest
 
 
 def test_append_read_last_wins(tmp_path) -> None:
@@ -42,7 +42,7 @@ def test_kill_9_while_appending_never_tears_a_written_record(tmp_path) -> None:
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from crawler.manifest import ManifestRecord, ManifestWriter
+        from common.manifest import ManifestRecord, ManifestWriter
         w = ManifestWriter(Path({str(path)!r}), fsync=False)
         i = 0
         while True:
@@ -62,7 +62,7 @@ def test_kill_9_while_appending_never_tears_a_written_record(tmp_path) -> None:
 
 def test_lock_refuses_a_second_process(tmp_path) -> None:
     data = DataDir(tmp_path)
-    script = f"from crawler.datadir import DataDir\nwith DataDir.at({str(tmp_path)!r}).locked(): pass"
+    script = f"from common.datadir import DataDir\nwith DataDir.at({str(tmp_path)!r}).locked(): pass"
     with data.locked():
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode != 0 and "in use by another logosim process" in proc.stderr

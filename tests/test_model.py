@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from crawler.errors import LogosimError
+from common.errors import LogosimError
 from indexer.model import Embedder, _build, resolve_device
 from indexer.synthetic import draw_logo
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.fixtureweb import FixtureWeb
-from crawler.manifest import read_manifest
+from common.manifest import read_manifest
+from fixtureweb.web import FixtureWeb
 from indexer.store import LogoStore, StoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def test_from_cluster_restarts_the_last_stage(ran) -> None:
 
 
 def test_second_process_on_the_same_folder_refuses(ran) -> None:
-    from crawler.datadir import DataDir
+    from common.datadir import DataDir
 
     data = ran[0]
     with DataDir(data).locked():

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crawler.fixturesites import PLACEMENT_KINDS
-from crawler.fixtureweb import FixtureWeb
-from crawler.manifest import read_manifest
+from common.manifest import read_manifest
+from fixtureweb.sites import PLACEMENT_KINDS
+from fixtureweb.web import FixtureWeb
 from indexer.model import Embedder
 from indexer.preprocess import load_logo
 from indexer.store import LogoStore, StoreConfig

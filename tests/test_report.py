@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from crawler.datadir import DataDir
+from common.datadir import DataDir
 from indexer.store import LogoStore, StoreConfig
 from search.cluster import cluster_store
 from search.report import layout, write_report

@@ -12,7 +12,7 @@ import pytest
 from helpers_http import serve_files
 from PIL import Image, ImageDraw
 
-from crawler.errors import LogosimError
+from common.errors import LogosimError
 from indexer.store import LogoStore, StoreConfig
 from search.cluster import cluster_store
 from search.export import export_vectors

@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from crawler.errors import StoreError
+from common.errors import StoreError
 from indexer.ids import point_id
 from indexer.runner import index_data_dir
 from indexer.store import LogoStore, StoreConfig

@@ -1,7 +1,7 @@
 """`scrapy crawl logos -a domains=FILE [-a force=1]`: visit each site, find its own logo, yield one item per domain.
 
 Per domain: the homepage (https, then http; the bare domain, then www.), its logo candidates best first
-(crawler.extract), then each candidate in turn until one converts to a PNG (conversion happens in
+(crawler.extract.candidates), then each candidate in turn until one converts to a PNG (conversion happens in
 crawler.middlewares.LogoConversionMiddleware). Every path ends in exactly one LogoItem for the domain.
 """
 
@@ -24,10 +24,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from crawler.domains import read_domains
-from crawler.errors import InputError
+from common.domains import read_domains
+from common.errors import InputError
+from common.manifest import OK, read_manifest
 from crawler.items import LogoItem
-from crawler.manifest import OK, read_manifest
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
@@ -49,7 +49,7 @@ class SiteJob:
     domain: str
     homepages: list[str]
     failures: list[str] = field(default_factory=list)
-    candidates: list[Any] = field(default_factory=list)  # crawler.extract.Candidate, best first
+    candidates: list[Any] = field(default_factory=list)  # crawler.extract.candidates.Candidate, best first
     tried: set[str] = field(default_factory=set)
     attempts: int = 0
     last_reason: str | None = None

@@ -6,7 +6,7 @@ import re
 
 from lxml import etree
 
-from crawler.errors import ConvertError
+from common.errors import ConvertError
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"

@@ -36,8 +36,8 @@ from urllib.parse import unquote_to_bytes
 import numpy as np
 from PIL import Image, ImageOps
 
-from crawler.errors import ConvertError
-from crawler.svg import decode_svg_text, is_html_wrapped, render_svg
+from common.errors import ConvertError
+from crawler.convert.svg import decode_svg_text, is_html_wrapped, render_svg
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # per-call raster limit, checked from the header before decoding

@@ -39,10 +39,10 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from crawler.extract_dom import Page, decode_data_uri, parse_page, resolve_url
-from crawler.extract_html import Found, html_elements, placeholder_data, style_rule_elements
-from crawler.extract_jsonld import jsonld_logos, loads_lenient
-from crawler.extract_signals import (
+from crawler.extract.dom import Page, decode_data_uri, parse_page, resolve_url
+from crawler.extract.elements import Found, html_elements, placeholder_data, style_rule_elements
+from crawler.extract.jsonld import jsonld_logos, loads_lenient
+from crawler.extract.signals import (
     SiteSignals,
     ancestors,
     meta_content,

@@ -1,7 +1,7 @@
 """The fixture web's hostile sites: logos built to attack the crawler (local files, entity and pixel bombs, endless
 bodies), each with what the site shows instead and the outcome a safe crawler records.
 
-Kinds (``crawler.fixturesites.HOSTILE_KINDS``):
+Kinds (``fixtureweb.sites.HOSTILE_KINDS``):
     svg_file_ref     header SVG with <image> pointing at a real local PNG (file://) and at http://127.0.0.1:1/:
                      the converter drops external references and the rest of the mark draws (ok, img)
     svg_entity_bomb  header SVG is a billion-laughs document (refused unexpanded: svg_entities); the
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from crawler.fixtureimages import mark_bytes, mark_svg
+from fixtureweb.images import mark_bytes, mark_svg
 
 if TYPE_CHECKING:
-    from crawler.fixturesites import Route, Site
+    from fixtureweb.sites import Route, Site
 
 LOCAL_FILE_RGB = (255, 0, 0)  # no brand mark uses pure red: one such pixel in a saved logo means a file was read
 PNG_BOMB_SIDE = 30_000
@@ -68,7 +68,7 @@ def hostile_assets(site: Site, routes: dict[str, Route | Callable[[], Route]]) -
 
 
 def _route(ctype: str, body: bytes, mode: str = "normal") -> Route:
-    from crawler.fixturesites import Route  # here: fixturesites imports this module
+    from fixtureweb.sites import Route  # here: fixturesites imports this module
 
     return Route(200, ctype, body, {"Cache-Control": "max-age=86400"}, mode=mode)
 

@@ -12,8 +12,8 @@ from typing import Any
 from lxml import etree
 from PIL import Image
 
-from crawler.errors import ConvertError
-from crawler.svgfix import (
+from common.errors import ConvertError
+from crawler.convert.svgfix import (
     SVG_NS,
     fix_prefixes,
     normalise_tree,
@@ -244,7 +244,7 @@ def _surface_pixels(surface: Any) -> Image.Image:
 
 def safe_fetcher(url: str, resource_type: str) -> bytes:
     """cairosvg's only way out: data: URIs are decoded, everything else (files, http) gets nothing."""
-    from crawler.convert import decode_data_uri, raster_pixels
+    from crawler.convert.topng import decode_data_uri, raster_pixels
 
     empty = _EMPTY_SVG if resource_type == "image/svg+xml" else b""
     if not url.lower().startswith("data:"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from crawler.errors import DataDirLocked
+from common.errors import DataDirLocked
 
 ENV_VAR = "LOGOSIM_DATA_DIR"
 DEFAULT = "data"

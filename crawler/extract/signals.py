@@ -1,4 +1,4 @@
-"""What an element's markup says about it being the site's logo: named features, scored in crawler.extract."""
+"""What an element's markup says about it being the site's logo: named features, scored in crawler.extract.candidates."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from urllib.parse import unquote, urlsplit
 import idna
 from lxml import etree
 
-from crawler.extract_dom import Page, home_host, resolve_url
+from crawler.extract.dom import Page, home_host, resolve_url
 
-# Features that say "this could be the logo" (scored in crawler.extract.SIGNAL_POINTS).
+# Features that say "this could be the logo" (scored in crawler.extract.candidates.SIGNAL_POINTS).
 LOGO_SIGNALS = frozenset({"itemprop_logo", "logo_own", "home_link", "logo_near", "brand_class", "logo_text",
                           "logo_src", "site_name", "domain_src"})
 # Substrings: "logo" inside class names like "header__logo" or "siteLogo" counts.

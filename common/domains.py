@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from crawler.errors import InputError
+from common.errors import InputError
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")

@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from crawler.datadir import DataDir
-from crawler.errors import LogosimError
-from crawler.fixtureweb import FixtureWeb
+from common.datadir import DataDir
+from common.errors import LogosimError
+from fixtureweb.web import FixtureWeb
 
 
 @contextmanager

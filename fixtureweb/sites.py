@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-from crawler.fixturehostile import HOSTILE_EXPECTED, HOSTILE_IMG, HOSTILE_LINKS, hostile_assets
-from crawler.fixtureimages import (
+from fixtureweb.hostile import HOSTILE_EXPECTED, HOSTILE_IMG, HOSTILE_LINKS, hostile_assets
+from fixtureweb.images import (
     Mark,
     banner_jpeg,
     inline_svg,
@@ -33,7 +33,7 @@ BEHAVIOUR_KINDS = (
     "refused", "no_logo", "broken_logo", "html_logo", "tiny_logo", "huge_logo", "slow", "huge_homepage",
     "giant_homepage", "cp1252", "http_only", "not_html",
 )
-# Logos that attack the crawler (crawler.fixturehostile); weight 0: only ``--kinds`` serves them.
+# Logos that attack the crawler (fixtureweb.hostile); weight 0: only ``--kinds`` serves them.
 HOSTILE_KINDS = ("svg_file_ref", "svg_entity_bomb", "png_bomb", "svg_huge_dims", "huge_logo_50mb")
 KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS
 _OUTCOMES: dict[str, tuple[str, str | None]] = {
@@ -345,7 +345,7 @@ def _asset_routes(site: Site) -> Routes:
 
 
 def mark_svg_mono(site: Site) -> bytes:
-    from crawler.fixtureimages import mark_svg
+    from fixtureweb.images import mark_svg
 
     return mark_svg(site.brand.mark, mono="#000000")
 

@@ -1,6 +1,6 @@
 """A fake web on 127.0.0.1: a forward HTTP proxy (with TLS CONNECT) that serves generated sites by domain name.
 
-``python -m crawler.fixtureweb serve --sites N --seed S --port 0`` prints ``PORT <n>`` first, then serves until
+``python -m fixtureweb.web serve --sites N --seed S --port 0`` prints ``PORT <n>`` first, then serves until
 killed. Crawlers reach it through ``http_proxy``/``https_proxy``, so the spider's real code path (Scrapy's
 HttpProxyMiddleware, CONNECT tunnels, TLS) is exercised. TLS is terminated inside the proxy thread with a
 self-signed certificate made at start (Scrapy does not verify certificates), which costs one thread per
@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crawler.fixturehostile import STREAMED_LOGO_BYTES, local_png
-from crawler.fixturesites import (
+from fixtureweb.hostile import STREAMED_LOGO_BYTES, local_png
+from fixtureweb.sites import (
     GIANT_PAGE_DECLARED,
     HUGE_LOGO_BYTES,
     KINDS,
@@ -312,7 +312,7 @@ class FixtureWeb:
         self.stop()
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "crawler.fixtureweb", "serve", "--port", "0", *self.args]
+        cmd = [sys.executable, "-m", "fixtureweb.web", "serve", "--port", "0", *self.args]
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
@@ -354,7 +354,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m crawler.fixtureweb", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fixtureweb.web", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("serve", help="serve the fixture web as a proxy on 127.0.0.1")
     cmd.add_argument("--sites", type=int, default=40)

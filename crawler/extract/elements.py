@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from crawler.extract_dom import (
+from crawler.extract.dom import (
     Page,
     decode_data_uri,
     largest_in_srcset,
@@ -16,7 +16,8 @@ from crawler.extract_dom import (
     text_of,
     tiny_raster,
 )
-from crawler.extract_signals import (
+from crawler.extract.inline_svg import serialise_svg
+from crawler.extract.signals import (
     BRAND_TOKENS,
     HEADER_WORD,
     LOGO_SIGNALS,
@@ -29,7 +30,6 @@ from crawler.extract_signals import (
     own_features,
     src_features,
 )
-from crawler.extract_svg import serialise_svg
 
 LAZY_SRCSETS = ("data-srcset", "data-lazy-srcset")
 LAZY_SRCS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from crawler.datadir import atomic_write_text
-from crawler.errors import ManifestError
+from common.datadir import atomic_write_text
+from common.errors import ManifestError
 
 OK, NO_LOGO, FAILED = "ok", "no_logo", "failed"
 STATUSES = (OK, NO_LOGO, FAILED)

@@ -1,0 +1,1 @@
+"""The product on top of the stages: stage order, locking, resuming, ``state.json``/``clusters.json``, and the demo."""
