@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,13 +14,10 @@ from filelock import FileLock, Timeout
 
 from common.errors import DataDirLocked
 
-ENV_VAR = "LOGOSIM_DATA_DIR"
 DEFAULT = "data"
-
-
-def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
-    """An explicit value wins, then ``LOGOSIM_DATA_DIR``, then ``./data``."""
-    return Path(value or os.environ.get(ENV_VAR) or DEFAULT).expanduser()
+# Folders whose lock this process holds: root -> [lock, depth] (see DataDir.locked).
+_HELD: dict[str, list] = {}
+_HELD_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,8 @@ class DataDir:
 
     @classmethod
     def at(cls, value: str | os.PathLike[str] | None = None) -> DataDir:
-        return cls(resolve_data_dir(value))
+        """The folder ``value`` (``./data`` when None); the environment is read by common.config, not here."""
+        return cls(Path(value or DEFAULT).expanduser())
 
     @property
     def manifest(self) -> Path:
@@ -71,8 +70,25 @@ class DataDir:
 
     @contextmanager
     def locked(self, what: str = "logosim") -> Iterator[DataDir]:
-        """Hold the folder's lock for the whole block; a second process fails at once with one line."""
+        """Hold the folder's lock for the whole block; a second process fails at once with one line.
+
+        Re-entrant within this process (the pipeline holds it across its stages, and each stage takes it
+        again): a second flock on a new descriptor would refuse its own process."""
         self.root.mkdir(parents=True, exist_ok=True)
+        key = str(self.root.resolve())
+        with _HELD_GUARD:
+            if key in _HELD:
+                _HELD[key][1] += 1
+                nested = True
+            else:
+                nested = False
+        if nested:
+            try:
+                yield self
+            finally:
+                with _HELD_GUARD:
+                    _HELD[key][1] -= 1
+            return
         lock = FileLock(str(self.root / ".lock"), timeout=0)
         try:
             lock.acquire()
@@ -80,9 +96,13 @@ class DataDir:
             raise DataDirLocked(
                 f"data folder {self.root} is in use by another logosim process; wait for it or use another --data-dir"
             ) from None
+        with _HELD_GUARD:
+            _HELD[key] = [lock, 1]
         try:
             yield self
         finally:
+            with _HELD_GUARD:
+                del _HELD[key]
             lock.release()
 
 

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.datadir import atomic_write_text
-from common.errors import ManifestError
 
 OK, NO_LOGO, FAILED = "ok", "no_logo", "failed"
 STATUSES = (OK, NO_LOGO, FAILED)
@@ -74,16 +73,6 @@ def read_manifest(path: Path) -> ManifestRead:
                 superseded += 1
             records[record.domain] = record
     return ManifestRead(records, bad, superseded)
-
-
-def load_records(path: Path) -> dict[str, ManifestRecord]:
-    """For the later stages: a missing or empty manifest is an error that stops the run."""
-    if not path.exists():
-        raise ManifestError(f"no manifest at {path}: run `logosim crawl` or `logosim import` first")
-    read = read_manifest(path)
-    if not read.records:
-        raise ManifestError(f"manifest {path} holds no records")
-    return read.records
 
 
 def rewrite_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:

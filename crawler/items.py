@@ -1,41 +1,36 @@
-"""The crawl's one item: a domain's outcome, carried from the spider through the pipelines into the manifest."""
+"""The crawl's one item: a domain's manifest record, with the logo's PNG bytes until they are written."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, now_iso
+from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord
 
 
 @dataclass
 class LogoItem:
-    """``png`` is set for status ok until LogoFilePipeline has written it (then ``logo_path`` is set)."""
+    """``png`` is set for status ok until LogoFilePipeline has written it (and set ``record.logo_path``);
+    ManifestPipeline stamps ``record.fetched_at`` as it appends the record."""
 
-    domain: str
-    status: str
-    reason: str | None = None
-    source: str | None = None
-    logo_url: str | None = None
+    record: ManifestRecord
     png: bytes | None = None
-    sha256: str | None = None
-    width: int | None = None
-    height: int | None = None
-    logo_path: str | None = None
-    record: ManifestRecord | None = None  # set by ManifestPipeline once written
+
+    @classmethod
+    def found(cls, domain: str, png: bytes, **fields: object) -> LogoItem:
+        return cls(ManifestRecord(domain, OK, **fields), png)  # type: ignore[arg-type]
 
     @classmethod
     def failed(cls, domain: str, reason: str) -> LogoItem:
-        return cls(domain, FAILED, reason)
+        return cls(ManifestRecord(domain, FAILED, reason))
 
     @classmethod
     def no_logo(cls, domain: str, reason: str) -> LogoItem:
-        return cls(domain, NO_LOGO, reason)
+        return cls(ManifestRecord(domain, NO_LOGO, reason))
+
+    @property
+    def domain(self) -> str:
+        return self.record.domain
 
     @property
     def ok(self) -> bool:
-        return self.status == OK
-
-    def to_record(self) -> ManifestRecord:
-        return ManifestRecord(domain=self.domain, status=self.status, reason=self.reason, source=self.source,
-                              logo_url=self.logo_url, logo_path=self.logo_path, sha256=self.sha256,
-                              width=self.width, height=self.height, fetched_at=now_iso())
+        return self.record.status == OK

@@ -66,8 +66,8 @@ class LogoConversionMiddleware:
     def from_crawler(cls, crawler: Crawler) -> LogoConversionMiddleware:
         settings = crawler.settings
         assert crawler.stats is not None
-        middleware = cls(crawler.stats, settings.getint("LOGOSIM_LOGO_MAX_SIDE", 512),
-                         settings.getint("LOGOSIM_LOGO_MIN_SIDE", 16), settings.getint("LOGOSIM_CONVERT_PROCESSES", 0))
+        middleware = cls(crawler.stats, settings.getint("LOGOSIM_LOGO_MAX_SIDE"),
+                         settings.getint("LOGOSIM_LOGO_MIN_SIDE"), settings.getint("LOGOSIM_CONVERT_PROCESSES"))
         crawler.signals.connect(middleware.close, signal=signals.spider_closed)
         return middleware
 
@@ -117,8 +117,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
-        self.retry_after_max = settings.getfloat("LOGOSIM_RETRY_AFTER_MAX", 10.0)
-        self.backoff = settings.getfloat("LOGOSIM_RETRY_BACKOFF", 0.5)
+        self.retry_after_max = settings.getfloat("LOGOSIM_RETRY_AFTER_MAX")
+        self.backoff = settings.getfloat("LOGOSIM_RETRY_BACKOFF")
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:

@@ -14,16 +14,26 @@ from twisted.internet.threads import deferToThread
 
 from common.datadir import DataDir, atomic_write_bytes
 from common.errors import DataDirLocked
-from common.manifest import ManifestWriter, read_manifest, rewrite_manifest
+from common.manifest import (
+    OK,
+    ManifestRecord,
+    ManifestWriter,
+    now_iso,
+    read_manifest,
+    rewrite_manifest,
+)
 from crawler.items import LogoItem
 
 logger = logging.getLogger(__name__)
 LOCKED_REASON = "data_dir_locked"
+# Why a crawl refused to start (finish_reason data_dir_locked or input_error), in one line: crawler.runner
+# raises it as the matching error type.
+REFUSAL_STAT = "logosim/refusal"
 
 
 def crawl_data_dir(crawler: Crawler) -> DataDir:
-    """The setting LOGOSIM_DATA_DIR wins, then the environment variable, then ./data."""
-    return DataDir.at(crawler.settings.get("LOGOSIM_DATA_DIR"))
+    """The setting LOGOSIM_DATA_DIR (crawler/settings.py takes it from the environment for `scrapy crawl`)."""
+    return DataDir.at(crawler.settings["LOGOSIM_DATA_DIR"])
 
 
 class LogoFilePipeline:
@@ -40,7 +50,7 @@ class LogoFilePipeline:
         if item.ok and item.png is not None:
             path = self.data_dir.logo_path(item.domain)
             await maybe_deferred_to_future(deferToThread(atomic_write_bytes, path, item.png))
-            item.logo_path = self.data_dir.relative(path)
+            item.record.logo_path = self.data_dir.relative(path)
             item.png = None
         return item
 
@@ -55,7 +65,6 @@ class ManifestPipeline:
         self.stats = stats
         self.writer: ManifestWriter | None = None
         self._hold = ExitStack()
-        self.locked_out: DataDirLocked | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ManifestPipeline:
@@ -68,7 +77,7 @@ class ManifestPipeline:
         try:
             self._hold.enter_context(self.data_dir.locked("crawl"))
         except DataDirLocked as exc:
-            self.locked_out = exc
+            self.stats.set_value(REFUSAL_STAT, str(exc))
             logger.error("%s", exc)
             raise CloseSpider(LOCKED_REASON) from None
         self.data_dir.ensure()
@@ -76,18 +85,17 @@ class ManifestPipeline:
 
     async def process_item(self, item: LogoItem) -> LogoItem:
         assert self.writer is not None, "the manifest is written only while the data folder is locked"
-        record = item.to_record()
-        await maybe_deferred_to_future(deferToThread(self.writer.write, record))
-        item.record = record
-        self.count(item)
+        item.record.fetched_at = now_iso()
+        await maybe_deferred_to_future(deferToThread(self.writer.write, item.record))
+        self.count(item.record)
         return item
 
-    def count(self, item: LogoItem) -> None:
-        self.stats.inc_value(f"logosim/status/{item.status}")
-        if item.source and item.ok:
-            self.stats.inc_value(f"logosim/source/{item.source}")
-        if item.reason:
-            self.stats.inc_value(f"logosim/reason/{item.reason}")
+    def count(self, record: ManifestRecord) -> None:
+        self.stats.inc_value(f"logosim/status/{record.status}")
+        if record.source and record.status == OK:
+            self.stats.inc_value(f"logosim/source/{record.source}")
+        if record.reason:
+            self.stats.inc_value(f"logosim/reason/{record.reason}")
 
     def spider_closed(self, spider: object, reason: str) -> None:
         if self.writer is None:

@@ -12,6 +12,7 @@ from common.datadir import DataDir
 from common.domains import Rejected, read_domains
 from common.errors import DataDirLocked, InputError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
+from crawler.pipelines import LOCKED_REASON, REFUSAL_STAT
 
 
 @dataclass
@@ -37,7 +38,7 @@ def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, set
 
     listing = read_domains(domains_file)  # fails early, with one line, on an unusable file
     done = set() if force else set(read_manifest(data_dir.manifest).records)
-    skipped = sum(domain in done for domain in listing.domains)
+    todo = [domain for domain in listing.domains if domain not in done]  # planned once, handed to the spider
     project = get_project_settings()
     project.setmodule("crawler.settings", priority="project")
     project.update({"LOGOSIM_DATA_DIR": str(data_dir.root), **(settings or {})}, priority="cmdline")
@@ -45,26 +46,25 @@ def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, set
     crawler = process.create_crawler("logos")
     if on_record:
         def item_scraped(item: Any) -> None:
-            if item.record is not None:
-                on_record(item.record)
+            on_record(item.record)
         crawler.signals.connect(item_scraped, signal=signals.item_scraped, weak=False)
-    process.crawl(crawler, domains=str(domains_file), force=force, on_start=on_start)
+    process.crawl(crawler, domains=str(domains_file), force=force, on_start=on_start, todo=todo)
     process.start()
     _raise_refusal(crawler)
     summary = summarise(listing.domains, data_dir)
-    summary.skipped, summary.rejected_lines = skipped, listing.rejected
+    summary.skipped, summary.rejected_lines = len(listing.domains) - len(todo), listing.rejected
     return summary
 
 
 def _raise_refusal(crawler: Any) -> None:
-    reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-    if reason == "data_dir_locked":
-        pipeline = next((p for p in getattr(crawler.engine.scraper.itemproc, "middlewares", ())
-                         if getattr(p, "locked_out", None)), None) if crawler.engine else None
-        raise pipeline.locked_out if pipeline else DataDirLocked("the data folder is in use by another logosim process")
+    """A crawl that refused to start says why in its stats (crawler.pipelines.REFUSAL_STAT)."""
+    stats = crawler.stats
+    reason = stats.get_value("finish_reason") if stats else None
+    message = stats.get_value(REFUSAL_STAT) if stats else None
+    if reason == LOCKED_REASON:
+        raise DataDirLocked(message or "the data folder is in use by another logosim process")
     if reason == "input_error":
-        spider = crawler.spider
-        raise spider.input_error if getattr(spider, "input_error", None) else InputError("unusable domain list")
+        raise InputError(message or "unusable domain list")
 
 
 def summarise(domains: list[str], data_dir: DataDir) -> CrawlSummary:

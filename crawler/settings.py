@@ -21,7 +21,7 @@ Tuning, and why:
 
 from __future__ import annotations
 
-import os
+from common.config import Config
 
 BOT_NAME = "logosim"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -29,6 +29,10 @@ NEWSPIDER_MODULE = "crawler.spiders"
 
 _BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
                " logosim/0.1 (+https://github.com/logosim)")
+
+# `scrapy crawl logos` reads the same variables as logosim, through the one configuration object;
+# `logosim crawl` passes its values as settings of higher priority.
+_ENV = Config.from_env()
 
 AJAXCRAWL_ENABLED = False
 # Every callback here returns one request or one item. Scrapy (>= 2.13, asyncio reactor) starts
@@ -45,6 +49,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.LogoConversionMiddleware": 50,  # outermost: sees the final response of a redirect chain
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.proxy.ConfiguredProxyMiddleware": 740,  # LOGOSIM_PROXY, just before Scrapy's HttpProxyMiddleware
 }
 DOWNLOAD_DELAY = 0
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
@@ -57,12 +62,14 @@ ITEM_PIPELINES = {
 }
 LOG_LEVEL = "INFO"
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
+LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
 LOGOSIM_LOGO_MAX_SIDE = 512
 LOGOSIM_LOGO_MIN_SIDE = 16
 LOGOSIM_MAX_CANDIDATES = 6  # logo fetches per site before giving up: the best few are almost always right
 LOGOSIM_MAX_REFRESHES = 3  # <meta http-equiv=refresh> hops followed by the spider itself
+LOGOSIM_PROXY = None  # a forward proxy URL for every request (the demo's web); http_proxy works too
 LOGOSIM_RETRY_AFTER_MAX = 10.0  # seconds; a larger Retry-After is cut to this
 LOGOSIM_RETRY_BACKOFF = 0.5  # seconds; doubled per retry when the server gives no Retry-After
 MEMUSAGE_ENABLED = False
@@ -83,4 +90,4 @@ RETRY_TIMES = 2
 ROBOTSTXT_OBEY = False
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
-USER_AGENT = os.environ.get("LOGOSIM_USER_AGENT") or _BROWSER_UA
+USER_AGENT = _ENV.user_agent or _BROWSER_UA

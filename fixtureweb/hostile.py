@@ -21,14 +21,11 @@ import zlib
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from fixtureweb.images import mark_bytes, mark_svg
-
-if TYPE_CHECKING:
-    from fixtureweb.sites import Route, Site
+from fixtureweb.images import Mark, mark_bytes, mark_svg
+from fixtureweb.routes import Route
 
 LOCAL_FILE_RGB = (255, 0, 0)  # no brand mark uses pure red: one such pixel in a saved logo means a file was read
 PNG_BOMB_SIDE = 30_000
@@ -51,9 +48,9 @@ HOSTILE_EXPECTED = {
 }
 
 
-def hostile_assets(site: Site, routes: dict[str, Route | Callable[[], Route]]) -> None:
-    """Replace the header logo's route with the attack (lazily: bombs are built only when asked for)."""
-    k, mark = site.kind, site.brand.mark
+def hostile_assets(k: str, mark: Mark, routes: dict[str, Route | Callable[[], Route]]) -> None:
+    """Replace the header logo's route of a site of kind ``k`` with the attack (lazily: bombs are built only
+    when asked for)."""
     if k == "svg_file_ref":
         routes["/assets/logo.svg"] = lambda: _svg(file_ref_svg(mark_svg(mark, size=200)))
     elif k == "svg_entity_bomb":
@@ -68,8 +65,6 @@ def hostile_assets(site: Site, routes: dict[str, Route | Callable[[], Route]]) -
 
 
 def _route(ctype: str, body: bytes, mode: str = "normal") -> Route:
-    from fixtureweb.sites import Route  # here: fixturesites imports this module
-
     return Route(200, ctype, body, {"Cache-Control": "max-age=86400"}, mode=mode)
 
 

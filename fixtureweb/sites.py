@@ -19,6 +19,7 @@ from fixtureweb.images import (
     pixel_png,
     sprite_sheet,
 )
+from fixtureweb.routes import Route
 
 # Where the site's own logo is, and in which format (all "ok" kinds).
 PLACEMENT_KINDS = (
@@ -86,15 +87,6 @@ class Truth:
         if not logo_url:
             return False
         return any(logo_url == url or (url.startswith("data:") and logo_url.startswith(url)) for url in self.accept)
-
-
-@dataclass
-class Route:
-    status: int = 200
-    ctype: str = "text/html; charset=utf-8"
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    mode: str = "normal"  # normal | trickle | giant | huge | stream (no length) | flaky (fail once, then the body)
 
 
 @dataclass
@@ -340,7 +332,7 @@ def _asset_routes(site: Site) -> Routes:
             or k in DEMO_KINDS:
         routes["/favicon.ico"] = _mark_route(site, "ico")
     _behaviour_assets(site, routes)
-    hostile_assets(site, routes)
+    hostile_assets(site.kind, site.brand.mark, routes)
     return routes
 
 

@@ -332,8 +332,12 @@ class FixtureWeb:
                 self._proc.kill()
             self._proc = None
 
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def proxy_env(self) -> dict[str, str]:
-        proxy = f"http://127.0.0.1:{self.port}"
+        proxy = self.proxy_url
         return {"http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy,
                 "no_proxy": "", "NO_PROXY": ""}
 

@@ -1,139 +1,140 @@
-"""Qdrant Edge as LogoStore's second embedded backend: the slice of QdrantClient's API that LogoStore uses.
+"""EdgeBackend: a StoreBackend over Qdrant Edge, the default embedded store (one Edge shard per collection).
 
-One Edge shard per collection under ``<path>/edge/<collection>``. Edge is pre-1.0 (qdrant-edge-py 0.9): every
-call into it lives in this module, so an API change touches one file. Requests take qdrant_client.models
-objects (what LogoStore builds) and answers mimic qdrant_client's (``.points``, ``.count``, ``.config``).
+The shard lives under ``<path>/edge/<collection>``. Edge is pre-1.0 (qdrant-edge-py 0.9): every call into
+``qdrant_edge`` lives in this module, so an API change touches one file.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-CONFIG_FILE = "edge_config.json"
+import numpy as np
+
+from indexer.backend import Point, Row, Schema, StoreBackend, as_vector
+
+CONFIG_FILE = "edge_config.json"  # written by Edge itself; the only place it states each vector's size
 
 
-class EdgeClient:
-    """Holds the opened shards (each locks its folder: a second process gets a clear error)."""
+class EdgeBackend(StoreBackend):
+    """Holds the opened shard, which locks its folder: a second process fails at open, in one line."""
 
-    def __init__(self, path: Path, collection: str | None = None) -> None:
-        import qdrant_edge  # noqa: F401  (fail here, where LogoStore turns it into one StoreError line)
+    def __init__(self, path: Path, collection: str, vector_name: str, where: str) -> None:
+        import qdrant_edge  # noqa: F401  (fail here, where LogoStore's opener turns it into one StoreError line)
 
-        self.root = path / "edge"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._shards: dict[str, Any] = {}
-        if collection and self.collection_exists(collection):
-            self._shard(collection)  # take the shard's lock now: a folder in use fails at open, in one line
+        super().__init__(collection, vector_name, where)
+        self.folder = path / "edge" / collection
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self._opened: Any = None
+        if self.exists():
+            self._shard()  # take the lock now rather than at the first read
 
-    # -- shards ---------------------------------------------------------------------------------
-    def _folder(self, name: str) -> Path:
-        return self.root / name
-
-    def _shard(self, name: str) -> Any:
+    def _shard(self) -> Any:
         import qdrant_edge as qe
 
-        if name not in self._shards:
-            if not self.collection_exists(name):
-                raise ValueError(f"collection {name} does not exist")
-            self._shards[name] = qe.EdgeShard.load(str(self._folder(name)))
-        return self._shards[name]
+        if self._opened is None:
+            if not self.exists():
+                raise ValueError(f"collection {self.collection} does not exist")
+            self._opened = qe.EdgeShard.load(str(self.folder))
+        return self._opened
+
+    def _update(self, operation: Any) -> None:
+        self._shard().update(operation)
+
+    # -- schema ----------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.folder / CONFIG_FILE).is_file()
+
+    def describe(self) -> Schema:
+        stored = json.loads((self.folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        sizes = {name: int(params["size"]) for name, params in stored.get("vectors", {}).items()}
+        return Schema(vectors=sizes, indexed=frozenset(self._shard().info().payload_schema))
+
+    def create(self, size: int) -> None:
+        import qdrant_edge as qe
+
+        vectors = {self.vector_name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine)}
+        self._opened = qe.EdgeShard.create(str(self.folder), qe.EdgeConfig(vectors=vectors))
+
+    def create_keyword_index(self, name: str) -> None:
+        import qdrant_edge as qe
+
+        # Filters on an indexed field stop scanning every payload (the README's by-domain lookups).
+        self._update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+
+    def drop(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def count(self) -> int:
+        import qdrant_edge as qe
+
+        return int(self._shard().count(qe.CountRequest(exact=True)))
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert(self, rows: Sequence[Row]) -> None:
+        import qdrant_edge as qe
+
+        # Plain lists straight into Edge's points, no pydantic models in between: for 256 points of 2048-d
+        # that skips ~15 ms of validation per batch.
+        points = [qe.Point(id_, {self.vector_name: np.asarray(vector, dtype=np.float32).tolist()}, payload)
+                  for id_, vector, payload in rows]
+        self._update(qe.UpdateOperation.upsert_points(points))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        import qdrant_edge as qe
+
+        self._update(qe.UpdateOperation.delete_points(list(ids)))
+
+    def set_payload(self, ids: Sequence[str], values: dict[str, Any]) -> None:
+        import qdrant_edge as qe
+
+        self._update(qe.UpdateOperation.set_payload(list(ids), values))
+
+    # -- reads -----------------------------------------------------------------------------------
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[Point]:
+        records = self._shard().retrieve(list(ids), with_payload=True, with_vector=self._vectors(with_vectors))
+        return [self._point(record) for record in records]
+
+    def scroll(self, batch: int, with_vectors: bool = True) -> Iterator[Point]:
+        import qdrant_edge as qe
+
+        offset = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=batch, with_payload=True,
+                                       with_vector=self._vectors(with_vectors))
+            records, offset = self._shard().scroll(request)
+            yield from (self._point(record) for record in records)
+            if offset is None:
+                return
+
+    def query(self, vector: np.ndarray, limit: int, exclude_id: str | None = None,
+              min_score: float | None = None) -> list[Point]:
+        import qdrant_edge as qe
+
+        exclude = qe.Filter(must_not=[qe.HasIdCondition({exclude_id})]) if exclude_id is not None else None
+        # Exact search: a logo set is small enough to scan, and the answer then equals local mode's.
+        request = qe.QueryRequest(limit=limit, filter=exclude, score_threshold=min_score, with_payload=True,
+                                  query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(),
+                                                         using=self.vector_name),
+                                  params=qe.SearchParams(exact=True))
+        return [self._point(point) for point in self._shard().query(request)]
 
     def close(self) -> None:
-        for shard in self._shards.values():
-            shard.flush()
-            shard.close()
-        self._shards.clear()
+        if self._opened is not None:
+            self._opened.flush()
+            self._opened.close()
+            self._opened = None
 
-    # -- collections ----------------------------------------------------------------------------
-    def collection_exists(self, name: str) -> bool:
-        return (self._folder(name) / CONFIG_FILE).is_file()
+    def _vectors(self, wanted: bool) -> list[str] | bool:
+        return [self.vector_name] if wanted else False
 
-    def create_collection(self, name: str, vectors_config: dict[str, Any]) -> None:
-        import qdrant_edge as qe
-
-        vectors = {key: qe.EdgeVectorParams(size=params.size, distance=qe.Distance.Cosine)
-                   for key, params in vectors_config.items()}
-        self._shards[name] = qe.EdgeShard.create(str(self._folder(name)), qe.EdgeConfig(vectors=vectors))
-
-    def get_collection(self, name: str) -> SimpleNamespace:
-        """Only what LogoStore checks: the named vectors' sizes (from the shard's own config file) and which
-        payload fields are indexed."""
-        stored = json.loads((self._folder(name) / CONFIG_FILE).read_text(encoding="utf-8"))
-        vectors = {key: SimpleNamespace(size=value["size"], distance=value.get("distance"))
-                   for key, value in stored.get("vectors", {}).items()}
-        return SimpleNamespace(config=SimpleNamespace(params=SimpleNamespace(vectors=vectors)),
-                               payload_schema=dict(self._shard(name).info().payload_schema))
-
-    def create_payload_index(self, name: str, field_name: str, field_schema: Any = None, wait: bool = True) -> None:
-        """A keyword index (the only kind LogoStore asks for): filters on it stop scanning every payload."""
-        import qdrant_edge as qe
-
-        self._shard(name).update(qe.UpdateOperation.create_field_index(field_name, qe.PayloadSchemaType.Keyword))
-
-    def delete_collection(self, name: str) -> None:
-        shard = self._shards.pop(name, None)
-        if shard is not None:
-            shard.close()
-        shutil.rmtree(self._folder(name), ignore_errors=True)
-
-    def count(self, name: str, exact: bool = True) -> SimpleNamespace:
-        import qdrant_edge as qe
-
-        return SimpleNamespace(count=self._shard(name).count(qe.CountRequest(exact=exact)))
-
-    # -- writes ---------------------------------------------------------------------------------
-    def upsert_rows(self, name: str, rows: list[tuple[str, dict[str, list[float]], dict[str, Any]]]) -> None:
-        """(id, {vector name: list of floats}, payload) rows, without pydantic models in between: for 256
-        points of 2048-d that skips ~15 ms of validation (LogoStore.upsert uses this directly)."""
-        import qdrant_edge as qe
-
-        self._shard(name).update(qe.UpdateOperation.upsert_points([qe.Point(*row) for row in rows]))
-
-    def delete(self, name: str, points_selector: Any, wait: bool = True) -> None:
-        import qdrant_edge as qe
-
-        self._shard(name).update(qe.UpdateOperation.delete_points(list(points_selector.points)))
-
-    def set_payload(self, name: str, payload: dict[str, Any], points: list[Any], wait: bool = True) -> None:
-        import qdrant_edge as qe
-
-        self._shard(name).update(qe.UpdateOperation.set_payload(list(points), payload))
-
-    # -- reads ----------------------------------------------------------------------------------
-    def retrieve(self, name: str, ids: list[Any], with_payload: bool = True,
-                 with_vectors: bool | list[str] = False) -> list[Any]:
-        return self._shard(name).retrieve(list(ids), with_payload=with_payload, with_vector=with_vectors)
-
-    def scroll(self, name: str, limit: int = 10, offset: Any = None, with_payload: bool = True,
-               with_vectors: bool | list[str] = False) -> tuple[list[Any], Any]:
-        import qdrant_edge as qe
-
-        request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=with_payload, with_vector=with_vectors)
-        return self._shard(name).scroll(request)
-
-    def query_points(self, name: str, query: list[float], using: str, limit: int = 10,
-                     query_filter: Any = None, score_threshold: float | None = None,
-                     with_payload: bool = True) -> SimpleNamespace:
-        import qdrant_edge as qe
-
-        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(query), using=using),
-                                  filter=_filter(query_filter), score_threshold=score_threshold,
-                                  with_payload=with_payload, params=qe.SearchParams(exact=True))
-        return SimpleNamespace(points=self._shard(name).query(request))
-
-
-def _filter(query_filter: Any) -> Any:
-    """Translate the one filter shape LogoStore builds: must_not HasIdCondition (exclude a domain)."""
-    import qdrant_edge as qe
-
-    if query_filter is None:
-        return None
-    excluded: set[Any] = set()
-    for condition in query_filter.must_not or []:
-        if not hasattr(condition, "has_id") or query_filter.must or query_filter.should:
-            raise NotImplementedError("the Edge backend translates only must_not has_id filters")
-        excluded.update(condition.has_id)
-    return qe.Filter(must_not=[qe.HasIdCondition(excluded)])
+    def _point(self, record: Any) -> Point:
+        vectors = record.vector if isinstance(record.vector, dict) else {}
+        return Point(id=str(record.id), payload=dict(record.payload or {}),
+                     vector=as_vector(vectors.get(self.vector_name)), score=getattr(record, "score", None))

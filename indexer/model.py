@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import socket
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -18,17 +11,11 @@ from PIL import Image
 
 from common.errors import LogosimError
 from indexer.preprocess import normalise, preprocess
-
-log = logging.getLogger(__name__)
+from indexer.weights import Weights
 
 DIM = 2048
-RANDOM_SEED = 0
 GPU_BATCH = 256
 CPU_BATCH = 16
-# Set to 1 to never try a download (air-gapped machines, tests): a missing cache file fails at once.
-OFFLINE_ENV = "LOGOSIM_OFFLINE"
-CONNECT_TIMEOUT_S = 3.0
-OFFLINE_HINT = "pass a local ResNet50 state dict with --weights PATH, or --weights random (tests only)"
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -86,109 +73,21 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return torch.bfloat16 if cpu_has_bf16() else None
 
 
-# -- weights ----------------------------------------------------------------------------------------
-def _build() -> torch.nn.Module:
-    from torchvision.models import resnet50
-
-    model = resnet50(weights=None)
-    model.fc = torch.nn.Identity()  # the penultimate, globally average-pooled 2048-d features
-    return model
-
-
-def _imagenet_state() -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet V2 weights from the torch cache, downloading once if the network allows."""
-    from torchvision.models import ResNet50_Weights
-
-    weights = ResNet50_Weights.IMAGENET1K_V2
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
-    if cached.is_file():
-        return torch.load(cached, map_location="cpu", weights_only=True)
-    if os.environ.get(OFFLINE_ENV) == "1":
-        raise LogosimError(f"ImageNet weights are not cached at {cached} and {OFFLINE_ENV}=1; {OFFLINE_HINT}")
-    _probe(weights.url, cached)
-    try:
-        return weights.get_state_dict(progress=True)
-    except Exception as exc:
-        raise LogosimError(f"cannot download ImageNet weights from {weights.url} ({exc.__class__.__name__}: "
-                           f"{str(exc)[:120]}); {OFFLINE_HINT}") from None
-
-
-def _probe(url: str, cached: Path) -> None:
-    """Fail in seconds, not minutes, when the weights host cannot be reached (DNS included)."""
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "", parsed.port or 443
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        # A hanging resolver ignores socket timeouts: bound the whole attempt from outside.
-        pool.submit(lambda: socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()).result(
-            timeout=2 * CONNECT_TIMEOUT_S)
-    except (OSError, FutureTimeout) as exc:
-        raise LogosimError(f"ImageNet weights are not cached at {cached} and {host} is unreachable "
-                           f"({exc.__class__.__name__}); {OFFLINE_HINT}") from None
-    finally:
-        pool.shutdown(wait=False)
-
-
-def _file_state(path: Path) -> dict[str, torch.Tensor]:
-    """A local checkpoint: a bare state dict or one wrapped as {'state_dict'|'model': ...}; fc is dropped."""
-    if not path.is_file():
-        raise LogosimError(f"weights file {path} does not exist; {OFFLINE_HINT}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LogosimError(f"cannot read weights file {path}: {exc.__class__.__name__}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise LogosimError(f"weights file {path} holds no state dict")
-    return {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def load_model(weights: str) -> tuple[torch.nn.Module, str]:
-    """The model on CPU in eval mode and its name (stored with every vector)."""
-    if weights == "random":
-        log.warning("USING RANDOM WEIGHTS (seed %d): embeddings are meaningless, fit only for tests", RANDOM_SEED)
-        with torch.random.fork_rng(devices=[]):  # seeded, without resetting the caller's global RNG
-            torch.manual_seed(RANDOM_SEED)
-            model = _build()
-        return model.eval(), f"resnet50/random-seed{RANDOM_SEED}"
-    model = _build()
-    if weights == "imagenet":
-        state, name = _imagenet_state(), "resnet50/imagenet-v2"
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    else:
-        path = Path(weights).expanduser()
-        state, name = _file_state(path), f"resnet50/file:{_sha256(path)[:12]}"
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise LogosimError(f"weights {weights} do not fit ResNet50: {str(exc).splitlines()[0][:200]}") from None
-    return model.eval(), name
-
-
 class Embedder:
     """ResNet50 features for batches of preprocessed logos; built explicitly, never at import time."""
 
     dim: int = DIM
 
-    def __init__(self, weights: str = "imagenet", device: str = "auto", batch_size: int | None = None,
+    def __init__(self, weights: Weights | str = "imagenet", device: str = "auto", batch_size: int | None = None,
                  *, precision: str = "auto") -> None:
         self.device = resolve_device(device)
         self.amp_dtype = autocast_dtype(self.device, precision)
         if self.device.type == "cuda":
             # Every batch but the last has one shape: let cuDNN time its algorithms once and keep the fastest.
             torch.backends.cudnn.benchmark = True
-        model, self.name = load_model(weights)
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.weights = Weights.parse(weights)
+        self.name = self.weights.model_id  # stored with every vector
+        self.model = self.weights.load().to(self.device, memory_format=torch.channels_last)
         self.batch_size = batch_size or (GPU_BATCH if self.device.type == "cuda" else CPU_BATCH)
 
     @property

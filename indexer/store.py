@@ -1,4 +1,7 @@
-"""LogoStore: one facade over Qdrant, embedded on disk by default or a server when a URL is given.
+"""LogoStore: the vector store keyed by domain, one facade over the StoreBackend that StoreConfig names.
+
+Embedded on disk by default (Qdrant Edge, or qdrant-client's local mode), a Qdrant server when a URL is
+given; the backend is chosen once, in ``open_backend``, and the facade never asks which it holds.
 
 The collection is a public interface (users query it over HTTP): named vector ``resnet50`` (2048-d,
 cosine), point id = UUIDv5 of the domain (see ``indexer.ids``), payload fields listed in PAYLOAD_FIELDS.
@@ -6,34 +9,34 @@ cosine), point id = UUIDv5 of the domain (see ``indexer.ids``), payload fields l
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.config import DEFAULT_COLLECTION
 from common.errors import StoreError
-from indexer.edge import EdgeClient
+from indexer.backend import Point, StoreBackend
 from indexer.ids import point_id
 
 VECTOR_NAME = "resnet50"
 VECTOR_SIZE = 2048
-DEFAULT_COLLECTION = "logos"
 PAYLOAD_FIELDS = (
     "domain", "logo_url", "source", "sha256", "phash", "width", "height", "logo_path", "fetched_at", "model",
     "warning",
 )
 KEYWORD_INDEXES = ("domain", "sha256")
 UPSERT_BATCH = 256
-EMBEDDED_ENV = "LOGOSIM_EMBEDDED"
-EMBEDDED_BACKENDS = ("local", "edge")  # qdrant-client's local mode, or Qdrant Edge (indexer/edge.py)
+# qdrant-client's local mode (indexer/qdrant.py), Qdrant Edge (indexer/edge.py); the names users see in errors
+EMBEDDED_NAMES = {"local": "embedded Qdrant", "edge": "embedded Qdrant Edge"}
+EMBEDDED_BACKENDS = tuple(EMBEDDED_NAMES)
 
 
 @dataclass
 class StoreConfig:
-    """Where the vectors live. ``url`` (or env QDRANT_URL) selects a server; else embedded under ``path``."""
+    """Where the vectors live: a server when ``url`` is set, else the embedded backend under ``path``."""
 
     path: Path | None = None
     url: str | None = None
@@ -45,14 +48,12 @@ class StoreConfig:
 
     @classmethod
     def resolve(cls, data_root: Path, url: str | None = None, collection: str = DEFAULT_COLLECTION,
-                api_key: str | None = None, embedded: str | None = None) -> StoreConfig:
-        url = url or os.environ.get("QDRANT_URL") or None
-        api_key = api_key or os.environ.get("QDRANT_API_KEY") or None
-        embedded = embedded or os.environ.get(EMBEDDED_ENV) or "edge"
+                api_key: str | None = None, embedded: str = "edge") -> StoreConfig:
+        """The store for a data folder; conflicting values fail here, before anything opens."""
+        url, api_key = url or None, api_key or None
         if api_key and not url:
             raise StoreError("QDRANT_API_KEY is set but no Qdrant URL: pass --qdrant-url or set QDRANT_URL")
-        if embedded not in EMBEDDED_BACKENDS:
-            raise StoreError(f"unknown embedded backend '{embedded}': use one of {', '.join(EMBEDDED_BACKENDS)}")
+        _check_embedded(embedded)
         return cls(path=None if url else data_root / "qdrant", url=url, api_key=api_key, collection=collection,
                    embedded=embedded)
 
@@ -60,7 +61,54 @@ class StoreConfig:
     def where(self) -> str:
         if self.url:
             return self.url
-        return f"embedded Qdrant{' Edge' if self.embedded == 'edge' else ''} at {self.path}"
+        return f"{EMBEDDED_NAMES.get(self.embedded, 'embedded Qdrant')} at {self.path}"
+
+
+def _check_embedded(embedded: str) -> None:
+    if embedded not in EMBEDDED_BACKENDS:
+        raise StoreError(f"unknown embedded backend '{embedded}': use one of {', '.join(EMBEDDED_BACKENDS)}")
+
+
+def _folder(config: StoreConfig) -> Path:
+    if config.path is None:
+        raise ValueError("neither a folder nor a URL is configured")
+    config.path.mkdir(parents=True, exist_ok=True)
+    return config.path
+
+
+def _open_edge(config: StoreConfig) -> StoreBackend:
+    from indexer.edge import EdgeBackend
+
+    return EdgeBackend(_folder(config), config.collection, VECTOR_NAME, config.where)
+
+
+def _open_local(config: StoreConfig) -> StoreBackend:
+    from indexer.qdrant import QdrantBackend
+
+    return QdrantBackend.local(str(_folder(config)), config.collection, VECTOR_NAME, config.where)
+
+
+def _open_server(config: StoreConfig) -> StoreBackend:
+    from indexer.qdrant import QdrantBackend
+
+    return QdrantBackend.server(config.url or "", config.api_key, config.collection, VECTOR_NAME)
+
+
+# The embedded openers, by EMBEDDED_BACKENDS name. Imported when chosen: each client is slow to import.
+EMBEDDED_OPENERS: dict[str, Callable[[StoreConfig], StoreBackend]] = {"local": _open_local, "edge": _open_edge}
+
+
+def open_backend(config: StoreConfig) -> StoreBackend:
+    """The backend the config names, opened; any failure to open is one StoreError line."""
+    if config.url:
+        opener = _open_server
+    else:
+        _check_embedded(config.embedded)
+        opener = EMBEDDED_OPENERS[config.embedded]
+    try:
+        return opener(config)
+    except Exception as exc:  # connection refused, lock held, bad URL, client not installed...
+        raise StoreError(f"cannot open {config.where}: {_one_line(exc)}") from None
 
 
 @dataclass
@@ -75,40 +123,15 @@ class LogoStore:
     """Open once, use, close. All methods are keyed by domain; ids never leak to callers."""
 
     def __init__(self, config: StoreConfig) -> None:
-        from qdrant_client import QdrantClient
-
         self.config = config
         self.collection = config.collection
-        try:
-            if config.url:
-                self.client = QdrantClient(url=config.url, api_key=config.api_key, timeout=30)
-                self.client.get_collections()  # fail now, in one line, if the server is unreachable
-            else:
-                assert config.path is not None
-                config.path.mkdir(parents=True, exist_ok=True)
-                self.client = self._embedded_client(config)
-        except StoreError:
-            raise
-        except Exception as exc:  # connection refused, lock held, bad URL...
-            raise StoreError(f"cannot open {config.where}: {_one_line(exc)}") from None
-
-    @staticmethod
-    def _embedded_client(config: StoreConfig) -> Any:
-        if config.embedded == "edge":
-            from indexer.edge import EdgeClient
-
-            return EdgeClient(config.path, config.collection)  # type: ignore[arg-type]
-        if config.embedded != "local":
-            raise StoreError(f"unknown embedded backend '{config.embedded}': use one of {', '.join(EMBEDDED_BACKENDS)}")
-        from qdrant_client import QdrantClient
-
-        return QdrantClient(path=str(config.path))
+        self.backend = open_backend(config)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         try:
-            self.client.close()
-        except Exception:
+            self.backend.close()
+        except Exception:  # closing twice, or after the folder went away: nothing left to save
             pass
 
     def __enter__(self) -> LogoStore:
@@ -121,125 +144,59 @@ class LogoStore:
     def is_embedded(self) -> bool:
         return not self.config.url
 
+    @property
+    def where(self) -> str:
+        return self.config.where
+
     # -- schema ----------------------------------------------------------------------------------
     def exists(self) -> bool:
-        return bool(self.client.collection_exists(self.collection))
+        return self.backend.exists()
 
     def ensure_collection(self) -> None:
         """Create the collection and its payload indexes, or check that an existing one matches."""
-        from qdrant_client import models
-
-        indexed: set[str] = set()
-        if self.exists():
-            info = self.client.get_collection(self.collection)
-            self._check_schema(info)
-            indexed = set(getattr(info, "payload_schema", None) or {})
-        else:
-            self.client.create_collection(
-                self.collection,
-                vectors_config={VECTOR_NAME: models.VectorParams(size=self.config.vector_size,
-                                                                 distance=models.Distance.COSINE)},
-            )
-        if self.config.url or self.config.embedded == "edge":  # qdrant-client's local mode has none (it scans)
-            for name in KEYWORD_INDEXES:
-                if name not in indexed:  # also on a collection made before the index existed
-                    self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
-
-    def _check_schema(self, info: Any) -> None:
-        vectors = info.config.params.vectors
-        params = vectors.get(VECTOR_NAME) if isinstance(vectors, dict) else None
-        if params is None:
-            raise StoreError(
-                f"collection '{self.collection}' in {self.config.where} has no vector named '{VECTOR_NAME}'; "
-                "use another --collection or delete it"
-            )
-        if params.size != self.config.vector_size:
-            raise StoreError(
-                f"collection '{self.collection}' holds {params.size}-d vectors, this model makes "
-                f"{self.config.vector_size}-d; use another --collection or delete it"
-            )
+        self.backend.ensure(self.config.vector_size, KEYWORD_INDEXES)
 
     def count(self) -> int:
-        if not self.exists():
-            return 0
-        return int(self.client.count(self.collection, exact=True).count)
+        return self.backend.count() if self.exists() else 0
 
     # -- writes ----------------------------------------------------------------------------------
     def upsert(self, items: Sequence[tuple[dict[str, Any], np.ndarray]]) -> None:
         """Each item is (payload with a 'domain' key, vector); the point id is derived from the domain."""
-        from qdrant_client import models
-
         for start in range(0, len(items), UPSERT_BATCH):
-            batch = items[start:start + UPSERT_BATCH]
-            if isinstance(self.client, EdgeClient):
-                rows = np.asarray([vector for _, vector in batch], dtype=np.float32).tolist()
-                self.client.upsert_rows(self.collection, [
-                    (point_id(payload["domain"]), {VECTOR_NAME: row}, payload)
-                    for (payload, _), row in zip(batch, rows, strict=True)
-                ])
-                continue
-            points = [
-                models.PointStruct(id=point_id(payload["domain"]), payload=payload,
-                                   vector={VECTOR_NAME: np.asarray(vector, dtype=np.float32).tolist()})
-                for payload, vector in batch
-            ]
-            self.client.upsert(self.collection, points=points, wait=True)
+            self.backend.upsert([(point_id(payload["domain"]), vector, payload)
+                                 for payload, vector in items[start:start + UPSERT_BATCH]])
 
     def delete(self, domains: Iterable[str]) -> None:
-        from qdrant_client import models
-
         ids = [point_id(domain) for domain in domains]
         if ids:
-            self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids), wait=True)
+            self.backend.delete(ids)
 
     def set_payload(self, domains: Sequence[str], values: dict[str, Any]) -> None:
         """Same payload values for many domains at once (e.g. one cluster label)."""
         if domains:
-            self.client.set_payload(self.collection, payload=values,
-                                    points=[point_id(domain) for domain in domains], wait=True)
+            self.backend.set_payload([point_id(domain) for domain in domains], values)
 
     # -- reads -----------------------------------------------------------------------------------
     def get(self, domains: Sequence[str], with_vectors: bool = False) -> dict[str, StoredPoint]:
         if not domains or not self.exists():
             return {}
-        records = self.client.retrieve(self.collection, ids=[point_id(d) for d in domains],
-                                       with_payload=True, with_vectors=[VECTOR_NAME] if with_vectors else False)
-        return {r.payload["domain"]: _point(r) for r in records if r.payload}
+        points = self.backend.retrieve([point_id(domain) for domain in domains], with_vectors=with_vectors)
+        return {point.payload["domain"]: _stored(point) for point in points if point.payload}
 
     def scroll(self, with_vectors: bool = True, batch: int = 1024) -> Iterator[StoredPoint]:
         """Every point, batched; vectors as float32 arrays."""
-        if not self.exists():
-            return
-        offset = None
-        while True:
-            records, offset = self.client.scroll(self.collection, limit=batch, offset=offset, with_payload=True,
-                                                 with_vectors=[VECTOR_NAME] if with_vectors else False)
-            for record in records:
-                yield _point(record)
-            if offset is None:
-                break
+        if self.exists():
+            yield from (_stored(point) for point in self.backend.scroll(batch, with_vectors=with_vectors))
 
     def search(self, vector: np.ndarray, limit: int = 10, exclude: str | None = None,
                min_score: float | None = None) -> list[StoredPoint]:
-        from qdrant_client import models
-
-        query_filter = None
-        if exclude is not None:
-            query_filter = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(exclude)])])
-        result = self.client.query_points(self.collection, query=np.asarray(vector, dtype=np.float32).tolist(),
-                                          using=VECTOR_NAME, limit=limit, query_filter=query_filter,
-                                          score_threshold=min_score, with_payload=True)
-        return [_point(p) for p in result.points]
+        exclude_id = point_id(exclude) if exclude is not None else None
+        return [_stored(point) for point in self.backend.query(vector, limit, exclude_id, min_score)]
 
 
-def _point(record: Any) -> StoredPoint:
-    vector = None
-    raw = getattr(record, "vector", None)
-    if isinstance(raw, dict) and VECTOR_NAME in raw:
-        vector = np.asarray(raw[VECTOR_NAME], dtype=np.float32)
-    payload = dict(record.payload or {})
-    return StoredPoint(domain=payload.get("domain", ""), payload=payload, vector=vector,
-                       score=getattr(record, "score", None))
+def _stored(point: Point) -> StoredPoint:
+    return StoredPoint(domain=point.payload.get("domain", ""), payload=point.payload, vector=point.vector,
+                       score=point.score)
 
 
 def _one_line(exc: BaseException) -> str:

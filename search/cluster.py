@@ -10,7 +10,6 @@ HDBSCAN's labels against the pre-groups on exactly the input it sees.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from common.datadir import DataDir, atomic_write_text
 from indexer.store import LogoStore
 from search import grouping
 
@@ -296,10 +294,3 @@ def write_labels(store: LogoStore, result: ClusterResult) -> None:
         by_label.setdefault(label, []).append(domain)
     for label, domains in sorted(by_label.items()):
         store.set_payload(sorted(domains), {"cluster": label})
-
-
-def write_outputs(result: ClusterResult, data_dir: DataDir) -> None:
-    """clusters.json: {"<label>": [domains], "-1": [outliers]}, written atomically."""
-    data: dict[str, list[str]] = {str(label): sorted(ds) for label, ds in sorted(result.groups.items())}
-    data["-1"] = sorted(result.outliers)
-    atomic_write_text(data_dir.clusters, json.dumps(data, indent=1, ensure_ascii=False) + "\n")

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from common.datadir import DataDir
 from common.domains import normalise_domain
 from common.errors import ConvertError, LogosimError
 from indexer.store import LogoStore, StoredPoint
+from indexer.weights import Weights
 
 if TYPE_CHECKING:
     from indexer.model import Embedder
@@ -44,13 +44,14 @@ class SimilarResult:
     warning: str | None = None  # the query domain's logo is a doubtful one (payload ``warning``)
 
 
-EmbedderFactory = Callable[[str], "Embedder"]
+EmbedderFactory = Callable[[Weights], "Embedder"]
 
 
 def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | None = None,
-            embedder_factory: EmbedderFactory | None = None, data_dir: DataDir | None = None) -> SimilarResult:
-    """Nearest logos, best first; a domain query excludes itself. ``data_dir`` is unused by the lookup
-    itself and kept so callers can pass the folder the store belongs to."""
+            weights: Weights | None = None, embedder_factory: EmbedderFactory | None = None) -> SimilarResult:
+    """Nearest logos, best first; a domain query excludes itself. An image query is embedded with the model
+    the vectors were made with (``weights`` names it when only the user knows it: a local state dict);
+    ``embedder_factory`` builds the embedder from those weights (default: ``Embedder(weights)``)."""
     kind = query_kind(query)
     if kind == "domain":
         domain = normalise_domain(query) if _looks_like_domain(query) else query
@@ -58,7 +59,7 @@ def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | N
         return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain),
                              warning=point.payload.get("warning"))
     data = fetch_image(query.strip()) if kind == "url" else _read_file(Path(query).expanduser())
-    vector = embed_bytes(data, store, embedder_factory)
+    vector = embed_bytes(data, store, embedder_factory, weights)
     return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None))
 
 
@@ -132,7 +133,8 @@ def fetch_image(url: str, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = FET
     return data
 
 
-def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None) -> np.ndarray:
+def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None = None,
+                weights: Weights | None = None) -> np.ndarray:
     """Convert like the crawler, preprocess like the indexer, embed with the model the store was built with."""
     from PIL import Image
 
@@ -145,7 +147,7 @@ def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory
     with Image.open(io.BytesIO(png)) as image:
         image.load()
         logo = image.convert("RGBA")
-    embedder = _embedder(store, embedder_factory)
+    embedder = _embedder(store, embedder_factory, weights)
     return embedder.embed_images([logo])[0]
 
 
@@ -156,31 +158,14 @@ def stored_model(store: LogoStore) -> str:
     raise LogosimError("the collection holds no vectors with a model name: run `logosim index` first")
 
 
-def weights_for(model: str) -> str:
-    """The --weights value that rebuilds ``model`` (names as indexer.model makes them)."""
-    if model.startswith("resnet50/random"):
-        return "random"
-    if model.startswith("resnet50/imagenet"):
-        return "imagenet"
-    return model  # resnet50/file:<sha>: only the user knows the path
+def _embedder(store: LogoStore, factory: EmbedderFactory | None, weights: Weights | None) -> Embedder:
+    """The model the vectors were made with (or the user's ``weights``), refused when it would differ."""
+    from indexer.model import Embedder
 
-
-def _embedder(store: LogoStore, factory: EmbedderFactory | None) -> Embedder:
     model = stored_model(store)
-    weights = weights_for(model)
-    try:
-        embedder = factory(weights) if factory else _default_factory(weights)
-    except LogosimError:
-        if weights == model:
-            raise LogosimError(f"the vectors were made with {model}; pass --weights PATH to that state dict") from None
-        raise
+    chosen = weights or Weights.for_model(model)
+    embedder = factory(chosen) if factory else Embedder(chosen, device="auto")
     if embedder.name != model:
         raise LogosimError(f"model mismatch: the collection was indexed with {model}, the query would use "
                            f"{embedder.name}; pass the same --weights as the index")
     return embedder
-
-
-def _default_factory(weights: str) -> Embedder:
-    from indexer.model import Embedder
-
-    return Embedder(weights=weights, device="auto")

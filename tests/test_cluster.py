@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from common.datadir import DataDir
 from indexer.store import LogoStore, StoreConfig
+from pipeline.clusters import write_clusters
 from search.cluster import (
     PHASH_DISTANCE,
     cluster_store,
@@ -17,7 +18,6 @@ from search.cluster import (
     degenerate,
     near_pairs,
     parse_phashes,
-    write_outputs,
 )
 
 DIM = 2048
@@ -206,7 +206,7 @@ def test_cluster_store_writes_labels_back_and_outputs(tmp_path, data: dict) -> N
     assert {d: p.payload["cluster"] for d, p in stored.items()} == result.labels
     assert result.params["points"] == len(data["domains"])
     data_dir = DataDir(tmp_path)
-    write_outputs(result, data_dir)
+    write_clusters(result, data_dir)
     written = json.loads(data_dir.clusters.read_text())
     assert written["-1"] == result.outliers
     assert {int(k): v for k, v in written.items() if k != "-1"} == result.groups

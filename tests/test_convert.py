@@ -28,7 +28,8 @@ from helpers_images import (
 from PIL import Image, features
 
 from common.errors import ConvertError
-from crawler.convert.topng import MAX_INPUT_BYTES, decode_data_uri, to_png
+from crawler.convert import MAX_INPUT_BYTES, to_png
+from crawler.convert.formats import decode_data_uri
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 # A red square left, a blue square right: 2:1, easy to check where things land.

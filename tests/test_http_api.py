@@ -35,7 +35,8 @@ def test_readme_curl_calls_answer_as_documented(tmp_path) -> None:
         vector = base + rng.normal(scale=0.1 if i < 2 else 5.0, size=2048)
         points.append(({"domain": domain, "sha256": f"s{i}", "model": "resnet50/random-seed0"},
                        vector / np.linalg.norm(vector)))
-    config = StoreConfig.resolve(tmp_path, collection=collection)
+    config = StoreConfig.resolve(tmp_path, url=os.environ["QDRANT_URL"], collection=collection,
+                                 api_key=os.environ.get("QDRANT_API_KEY"))
     with LogoStore(config) as store:
         store.ensure_collection()
         store.upsert(points)
@@ -51,7 +52,7 @@ def test_readme_curl_calls_answer_as_documented(tmp_path) -> None:
                 assert proc.returncode == 0, proc.stderr
                 answers.append(json.loads(proc.stdout)["result"])
         finally:
-            store.client.delete_collection(collection)
+            store.backend.drop()
     record, neighbours, group, by_domain = answers
     assert record["payload"]["domain"] == "example.com"
     assert [p["payload"]["domain"] for p in neighbours["points"]][0] == "example.org"

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from common.errors import LogosimError
-from indexer.model import Embedder, _build, resolve_device
+from indexer.model import Embedder, resolve_device
 from indexer.synthetic import draw_logo
+from indexer.weights import Weights, build_resnet50
 
 IMAGES = [draw_logo(seed) for seed in (1, 2, 3)]
 
@@ -75,7 +76,7 @@ def test_bf16_agrees_with_fp32(vectors: np.ndarray) -> None:
 
 def test_weights_file_full_or_wrapped_loads_and_is_named_by_hash(tmp_path, vectors: np.ndarray) -> None:
     torch.manual_seed(0)
-    full = _build().state_dict()
+    full = build_resnet50().state_dict()
     torch.manual_seed(0)
     from torchvision.models import resnet50
 
@@ -102,22 +103,21 @@ def test_bad_weights_files_fail_in_one_line(tmp_path) -> None:
 
 def test_imagenet_offline_without_cache_fails_at_once(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
-    monkeypatch.setenv("LOGOSIM_OFFLINE", "1")  # never touch the network from tests
-    with pytest.raises(LogosimError) as info:
-        Embedder("imagenet", "cpu")
+    with pytest.raises(LogosimError) as info:  # offline: never touch the network from tests
+        Embedder(Weights.parse("imagenet", offline=True), "cpu")
     message = str(info.value)
     assert "--weights PATH" in message and "--weights random" in message and "\n" not in message
     assert str(tmp_path) in message
 
 
 def test_unreachable_weights_host_fails_in_one_line(tmp_path) -> None:
-    from indexer.model import _probe
+    from indexer.weights import probe
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed when the block ends: the connection is refused
     with pytest.raises(LogosimError, match="unreachable") as info:
-        _probe(f"https://127.0.0.1:{port}/resnet50.pth", tmp_path / "resnet50.pth")
+        probe(f"https://127.0.0.1:{port}/resnet50.pth", tmp_path / "resnet50.pth")
     assert "--weights random" in str(info.value) and "\n" not in str(info.value)
 
 

@@ -115,8 +115,8 @@ def test_model_mismatch_is_refused(image_store, embedder) -> None:
     store.set_payload(["red.com", "blue.com", "green.com"], {"model": "resnet50/imagenet-v2"})
     seen = []
 
-    def factory(weights: str):
-        seen.append(weights)
+    def factory(weights):
+        seen.append(str(weights))
         return embedder
 
     with pytest.raises(LogosimError, match="model mismatch"):

@@ -1,4 +1,4 @@
-"""LogoStore against a real embedded Qdrant (and a server when QDRANT_URL is set): same checks for both."""
+"""LogoStore against every real backend (Edge, local mode, and a server when QDRANT_URL is set): same checks."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def config(request, tmp_path):
     yield config
     with LogoStore(config) as store:
         if store.exists():
-            store.client.delete_collection(config.collection)
+            store.backend.drop()
 
 
 def _fill(store: LogoStore, domains: list[str]) -> None:
@@ -55,8 +55,9 @@ def test_points_are_keyed_by_domain_and_upsert_replaces(config) -> None:
         assert list(got) == ["b.example"] and got["b.example"].payload["sha256"] == "new"
         assert np.allclose(got["b.example"].vector, _unit(99), atol=1e-6)
         assert sorted(point.domain for point in store.scroll(with_vectors=False)) == domains
-        ids = store.client.retrieve(config.collection, ids=[point_id("a.example")])
+        ids = store.backend.retrieve([point_id("a.example")])
         assert ids and ids[0].payload["domain"] == "a.example"  # the public id scheme
+        assert ids[0].id == point_id("a.example")
 
 
 def test_search_delete_and_set_payload(config) -> None:
@@ -120,12 +121,20 @@ def test_second_embedded_client_on_same_folder_is_one_line_error(tmp_path, embed
     assert "\n" not in str(info.value)
 
 
-def test_unknown_embedded_backend_is_one_line_error(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("QDRANT_URL", raising=False)
-    monkeypatch.setenv("LOGOSIM_EMBEDDED", "sqlite")
+def test_unknown_embedded_backend_is_one_line_error(tmp_path) -> None:
     with pytest.raises(StoreError, match="unknown embedded backend 'sqlite'"):
-        StoreConfig.resolve(tmp_path)
+        StoreConfig.resolve(tmp_path, embedded="sqlite")
+    with pytest.raises(StoreError, match="unknown embedded backend 'sqlite'"):
+        LogoStore(StoreConfig(path=tmp_path / "qdrant", embedded="sqlite"))
     assert StoreConfig.resolve(tmp_path, embedded="edge").embedded == "edge"
+    assert StoreConfig.resolve(tmp_path).embedded == "edge"  # the default, whatever the environment says
+
+
+def test_api_key_without_url_is_one_line_error(tmp_path) -> None:
+    with pytest.raises(StoreError, match="no Qdrant URL"):
+        StoreConfig.resolve(tmp_path, api_key="secret")
+    config = StoreConfig.resolve(tmp_path, url="http://qdrant:6333", api_key="secret")
+    assert (config.url, config.api_key, config.path) == ("http://qdrant:6333", "secret", None)
 
 
 def test_both_embedded_backends_give_the_same_index_and_neighbours(tmp_path) -> None:
@@ -157,14 +166,10 @@ def test_domain_and_sha256_are_keyword_indexed_also_on_an_older_collection(tmp_p
     else:
         config = StoreConfig(url=SERVER, api_key=os.environ.get("QDRANT_API_KEY"),
                              collection=f"test_{uuid.uuid4().hex[:12]}")
-    from qdrant_client import models
-
     with LogoStore(config) as store:
-        store.client.create_collection(config.collection, vectors_config={  # as a version without indexes made it
-            "resnet50": models.VectorParams(size=2048, distance=models.Distance.COSINE)})
-        assert not dict(store.client.get_collection(config.collection).payload_schema or {})
+        store.backend.create(2048)  # as a version without indexes made it
+        assert not store.backend.describe().indexed
         _fill(store, ["a.com", "b.org"])
-        schema = dict(store.client.get_collection(config.collection).payload_schema)
-        assert {"domain", "sha256"} <= set(schema)
+        assert {"domain", "sha256"} <= store.backend.describe().indexed
         if backend == "server":
-            store.client.delete_collection(config.collection)
+            store.backend.drop()

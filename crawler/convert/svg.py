@@ -13,6 +13,7 @@ from lxml import etree
 from PIL import Image
 
 from common.errors import ConvertError
+from crawler.convert.formats import decode_data_uri, raster_pixels
 from crawler.convert.svgfix import (
     SVG_NS,
     fix_prefixes,
@@ -244,8 +245,6 @@ def _surface_pixels(surface: Any) -> Image.Image:
 
 def safe_fetcher(url: str, resource_type: str) -> bytes:
     """cairosvg's only way out: data: URIs are decoded, everything else (files, http) gets nothing."""
-    from crawler.convert.topng import decode_data_uri, raster_pixels
-
     empty = _EMPTY_SVG if resource_type == "image/svg+xml" else b""
     if not url.lower().startswith("data:"):
         return empty

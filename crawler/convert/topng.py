@@ -24,8 +24,6 @@ records the code as a warning (``keep_placeholders=True``). Nothing visible is n
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import io
 import re
@@ -37,28 +35,24 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from common.errors import ConvertError
+from crawler.convert.formats import (
+    MAX_INPUT_BYTES,
+    PIL_FORMATS,
+    b64decode_lenient,
+    decode_data_uri,
+    magic_format,
+)
 from crawler.convert.svg import decode_svg_text, is_html_wrapped, render_svg
 
-MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # per-call raster limit, checked from the header before decoding
 TRANSPARENT_ALPHA = 4  # a max alpha at or below this is invisible on any background
 BLANK_TOLERANCE = 8  # per-channel spread (premultiplied) still counted as one colour
 _MAX_UNWRAP = 3  # data: URI / base64 / percent-encoding layers we peel off
 
-_PIL_FORMATS = {"png": "PNG", "gif": "GIF", "jpeg": "JPEG", "bmp": "BMP", "ico": "ICO", "cur": "CUR",
-                "webp": "WEBP", "avif": "AVIF", "tiff": "TIFF"}
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"), (b"\xff\xd8\xff", "jpeg"),
-          (b"\x00\x00\x01\x00", "ico"), (b"\x00\x00\x02\x00", "cur"), (b"II*\x00", "tiff"),
-          (b"MM\x00*", "tiff"), (b"%PDF", "pdf"), (b"\xff\x0a", "jxl"), (b"\x00\x00\x00\x0cJXL ", "jxl"),
-          (b"8BPS", "psd"))
-_FTYP_BRANDS = {b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heic",
-                b"msf1": "heic", b"hevc": "heic"}
-_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
+_BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
 _SVG_TAG = re.compile(r"<(?:[\w.-]+:)?svg[\s>/]", re.I)
 _HTML_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|script|meta|title|div|p|link|"
                          r"iframe|noscript|center|h1|table|style)[\s>/]", re.I | re.S)
-_BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
-_DATA_HEADER = re.compile(r"^data:([^,]*?),", re.I | re.S)
 
 
 @dataclass
@@ -92,60 +86,18 @@ def to_png(data: bytes, *, max_side: int = 512, min_side: int = 16, keep_placeho
     return Converted(png, image.width, image.height, fmt, hashlib.sha256(png).hexdigest(), warning)
 
 
-def decode_data_uri(uri: str) -> bytes:
-    """The payload of a ``data:`` URI (base64 or percent-encoded); raises ConvertError("bad_data_uri")."""
-    uri = uri.strip()
-    if len(uri) > MAX_INPUT_BYTES * 4 // 3 + 4096:
-        raise ConvertError("too_large", f"data: URI of {len(uri)} characters")
-    header = _DATA_HEADER.match(uri)
-    if header is None:
-        raise ConvertError("bad_data_uri", "no 'data:...,' header")
-    payload = uri[header.end():]
-    if any(part.strip().lower() == "base64" for part in header.group(1).split(";")):
-        data = _b64decode(unquote_to_bytes(payload))
-    else:
-        data = unquote_to_bytes(payload)
-    if not data:
-        raise ConvertError("bad_data_uri", "empty payload")
-    return data
-
-
-def _b64decode(raw: bytes) -> bytes:
-    """Lenient base64 as browsers accept it: whitespace, URL-safe alphabet, missing padding."""
-    compact = re.sub(rb"\s+", b"", raw).rstrip(b"=").replace(b"-", b"+").replace(b"_", b"/")
-    if len(compact) % 4 == 1:
-        raise ConvertError("bad_data_uri", "truncated base64")
-    try:
-        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConvertError("bad_data_uri", f"bad base64: {exc}") from None
-
-
 def sniff(data: bytes, depth: int = 0) -> tuple[str, bytes]:
     """(format, payload): the real format, after peeling data:/base64/percent/gzip wrappers."""
     if not data.strip():
         raise ConvertError("not_an_image", "empty")
-    fmt = _magic_format(data)
-    if fmt in _PIL_FORMATS:
+    fmt = magic_format(data)
+    if fmt in PIL_FORMATS:
         return fmt, data
     if fmt is not None:
         raise ConvertError("unsupported_format", fmt)
     if data.startswith(b"\x1f\x8b"):
         return sniff(_gunzip(data), depth + 1) if depth < _MAX_UNWRAP else _not_image("nested gzip")
     return _sniff_text(data, depth)
-
-
-def _magic_format(data: bytes) -> str | None:
-    for magic, fmt in _MAGIC:
-        if data.startswith(magic):
-            return fmt
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[4:8] == b"ftyp":
-        return _FTYP_BRANDS.get(data[8:12], "isobmff")
-    if data[:2] == b"BM" and len(data) > 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
-        return "bmp"
-    return None
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -183,7 +135,7 @@ def _sniff_text(data: bytes, depth: int) -> tuple[str, bytes]:
 
 def _sniff_base64(compact: bytes, depth: int) -> tuple[str, bytes]:
     try:
-        decoded = _b64decode(compact)
+        decoded = b64decode_lenient(compact)
     except ConvertError:
         return _not_image("base64-like text that does not decode")
     try:
@@ -198,24 +150,12 @@ def _not_image(detail: str) -> tuple[str, bytes]:
     raise ConvertError("not_an_image", detail)
 
 
-def raster_pixels(data: bytes) -> int | None:
-    """Width x height from the header only (no decoding), or None when it is not a raster we read."""
-    fmt = _magic_format(data)
-    if fmt not in _PIL_FORMATS:
-        return None
-    try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
-            return image.width * image.height
-    except Exception:  # any header Pillow cannot read (or a bomb Pillow refuses): not a raster for us
-        return None
-
-
 def decode_raster(data: bytes, fmt: str, max_side: int) -> Image.Image:
     """First frame (GIF/WebP/APNG), largest icon (ICO), EXIF-upright, RGBA, longest side <= max_side."""
     # No warnings.catch_warnings() here (it is not thread-safe and the crawler converts in threads):
     # our own header check, stricter than Pillow's DecompressionBombWarning, runs before any decoding.
     try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]]) as image:
             return _decode_open(image, fmt, max_side)
     except ConvertError:
         raise

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 from w3lib.url import safe_url_string
+
+from common.errors import ConvertError
+from crawler.convert.formats import parse_data_uri
 
 # Schemes and prefixes that never name a fetchable image.
 _IGNORED_PREFIXES = ("javascript:", "about:", "mailto:", "tel:", "blob:", "chrome:", "file:", "#")
@@ -153,21 +154,11 @@ def largest_in_srcset(value: str | None) -> str | None:
 
 
 def decode_data_uri(uri: str) -> tuple[str, bytes] | None:
-    """``data:[<type>][;base64],<data>`` -> (media type, bytes); lenient about raw ``<``, quotes and spaces."""
-    header, sep, payload = uri[5:].partition(",")
-    if not sep:
+    """``data:[<type>][;base64],<data>`` -> (media type, bytes), or None when it does not decode."""
+    try:
+        return parse_data_uri(uri)
+    except ConvertError:
         return None
-    params = [p.strip().lower() for p in header.split(";")]
-    media_type = params[0] or "text/plain"
-    if "base64" in params[1:]:
-        compact = re.sub(r"\s+", "", unquote_to_bytes(payload).decode("ascii", "ignore"))
-        try:
-            data = base64.b64decode(compact + "=" * (-len(compact) % 4))
-        except (binascii.Error, ValueError):
-            return None
-    else:
-        data = unquote_to_bytes(payload)
-    return (media_type, data) if data else None
 
 
 def tiny_raster(data: bytes) -> bool:

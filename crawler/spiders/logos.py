@@ -26,10 +26,11 @@ from twisted.python.failure import Failure
 
 from common.domains import read_domains
 from common.errors import InputError
-from common.manifest import OK, read_manifest
+from common.manifest import read_manifest
+from crawler.convert.formats import MIME_TYPES, magic_format
 from crawler.items import LogoItem
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
-from crawler.pipelines import crawl_data_dir
+from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ logger = logging.getLogger(__name__)
 # (bounded memory): start requests 0, homepage fallbacks 1, logo candidates 2.
 PRIORITY_HOME, PRIORITY_LOGO = 1, 2
 _FINAL_HOME_REASONS = ("http_", "too_many_redirects", "homepage_too_large")
-_MAGIC = ((b"\x89PNG", "image/png"), (b"GIF8", "image/gif"), (b"\xff\xd8", "image/jpeg"),
-          (b"RIFF", "image/webp"), (b"\x00\x00\x01\x00", "image/x-icon"), (b"<", "image/svg+xml"))
-
-
 @dataclass
 class SiteJob:
     """Where one domain's crawl stands; travels in request meta."""
@@ -74,7 +71,8 @@ def logo_url(candidate: Any) -> str:
     if candidate.source == "svg_inline":
         return "inline:svg"
     data = candidate.data or b""
-    mime = next((m for magic, m in _MAGIC if data.lstrip()[:8].startswith(magic)), "application/octet-stream")
+    fmt = "svg" if data.lstrip()[:1] == b"<" else magic_format(data)
+    mime = MIME_TYPES.get(fmt or "", "application/octet-stream")
     return f"data:{mime};base64,{base64.b64encode(data[:48]).decode()}"[:120]
 
 
@@ -97,9 +95,13 @@ class LogosSpider(scrapy.Spider):
     name = "logos"
 
     def __init__(self, domains: str | None = None, force: str | bool = False,
-                 on_start: Callable[[int], None] | None = None, **kwargs: Any) -> None:
+                 on_start: Callable[[int], None] | None = None, todo: list[str] | None = None,
+                 **kwargs: Any) -> None:
+        """``domains``: the input file (``scrapy crawl logos -a domains=FILE``); ``todo``: the domains to
+        crawl, already planned by the caller (``crawler.runner``, which has read the file and the manifest)."""
         super().__init__(**kwargs)
         self.domains_file = Path(domains) if domains else None
+        self.todo = todo
         self.force = str(force).lower() in ("1", "true", "yes", "on")
         self.on_start = on_start
         self.pending: set[str] = set()
@@ -110,9 +112,9 @@ class LogosSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.data_dir = crawl_data_dir(crawler)
-        spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE", 2 * 1024 * 1024)
-        spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES", 6)
-        spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES", 3)
+        spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE")
+        spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES")
+        spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES")
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
         crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
@@ -138,9 +140,10 @@ class LogosSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         try:
-            todo = self.plan()
+            todo = self.todo if self.todo is not None else self.plan()
         except InputError as exc:
             self.input_error = exc
+            self.crawler.stats.set_value(REFUSAL_STAT, str(exc))
             logger.error("%s", exc)
             raise CloseSpider("input_error") from None
         if self.on_start:
@@ -154,7 +157,7 @@ class LogosSpider(scrapy.Spider):
         url = url or job.homepages.pop(0)
         meta: dict[str, Any] = {"job": job, "homepage": True, "home_url": url}
         if "timeout" in job.failures:  # one full wait per site: the other scheme gets a short one
-            meta["download_timeout"] = self.settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT", 5.0)
+            meta["download_timeout"] = self.settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT")
         return Request(url, callback=self.parse_home, errback=self.home_failed, dont_filter=True,
                        priority=priority, meta=meta)
 
@@ -255,8 +258,8 @@ class LogosSpider(scrapy.Spider):
         if converted is None:
             job.last_reason = response.meta.get(CONVERT_ERROR, "not_converted")
             return self.next_candidate(job)
-        return [self.finish(job, LogoItem(
-            job.domain, OK, source=candidate.source, logo_url=logo_url(candidate), png=converted.png,
+        return [self.finish(job, LogoItem.found(
+            job.domain, converted.png, source=candidate.source, logo_url=logo_url(candidate),
             sha256=converted.sha256, width=converted.width, height=converted.height))]
 
     @_guarded

@@ -1,0 +1,89 @@
+"""The one configuration object: built from the command line and the environment here, and nowhere else.
+
+Everything below the CLI takes its settings as values (this object, or the fields it hands on); no other module
+reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scrapy crawl``).
+
+    variable               field             meaning
+    LOGOSIM_DATA_DIR       data_dir          the data folder (default ./data)
+    QDRANT_URL             qdrant_url        a Qdrant server; embedded Qdrant under data_dir/qdrant when unset
+    QDRANT_API_KEY         qdrant_api_key    its API key (needs a URL)
+    LOGOSIM_EMBEDDED       embedded          embedded backend: edge (default) or local (qdrant-client's local mode)
+    LOGOSIM_OFFLINE        offline           1: never download model weights (air-gapped machines, tests)
+    LOGOSIM_LOG_LEVEL      log_level         Scrapy's log level under `logosim crawl` (default WARNING)
+    LOGOSIM_USER_AGENT     user_agent        the crawler's User-Agent
+    LOGOSIM_INDEX_WORKERS  index_workers     processes decoding logos beside the model
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from common.errors import LogosimError
+
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_COLLECTION = "logos"
+ENV = {
+    "data_dir": "LOGOSIM_DATA_DIR",
+    "qdrant_url": "QDRANT_URL",
+    "qdrant_api_key": "QDRANT_API_KEY",
+    "embedded": "LOGOSIM_EMBEDDED",
+    "offline": "LOGOSIM_OFFLINE",
+    "log_level": "LOGOSIM_LOG_LEVEL",
+    "user_agent": "LOGOSIM_USER_AGENT",
+    "index_workers": "LOGOSIM_INDEX_WORKERS",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = DEFAULT_DATA_DIR
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    collection: str = DEFAULT_COLLECTION
+    embedded: str = "edge"
+    offline: bool = False
+    log_level: str = "WARNING"
+    user_agent: str | None = None
+    index_workers: int | None = None
+    proxy: str | None = None  # a forward proxy for the crawl (the demo's web); http_proxy also works
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """The environment's values, then ``overrides`` (the command line); an override of None keeps the
+        environment's value, so an option left unset never hides its variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, variable in ENV.items():
+            raw = environ.get(variable, "").strip()
+            if raw:
+                values[name] = _parse(name, variable, raw)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"unknown configuration fields: {', '.join(sorted(unknown))}")
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        return cls(**values)
+
+    def but(self, **changes: Any) -> Config:
+        """A copy with some fields changed (None values ignored, as in ``from_env``)."""
+        return replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+def _parse(name: str, variable: str, raw: str) -> Any:
+    if name == "offline":
+        return raw.lower() in ("1", "true", "yes", "on")
+    if name == "index_workers":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise LogosimError(f"{variable}={raw!r} is not a number of worker processes") from None
+        if value < 0:
+            raise LogosimError(f"{variable}={raw!r} must be 0 or more")
+        return value
+    return raw

@@ -1,0 +1,14 @@
+"""One answer of the fixture web: status, content type, body, headers, and how it is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Route:
+    status: int = 200
+    ctype: str = "text/html; charset=utf-8"
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    mode: str = "normal"  # normal | trickle | giant | huge | stream (no length) | flaky (fail once, then the body)

@@ -1,0 +1,263 @@
+"""The product's stages over one data folder, in order, each under the folder's lock with ``state.json`` kept.
+
+``crawl`` (or ``import_logos``) -> ``index`` -> ``cluster``, and ``run`` for the three resumably; ``similar``,
+``export`` and ``status`` read what they left. Every function takes the one ``Config`` and reports through a
+``Reporter`` (the CLI draws bars and tables from it; the default says nothing); none of them prints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from common.config import Config
+from common.datadir import DataDir, read_state, update_state
+from common.errors import LogosimError
+from common.manifest import now_iso, read_manifest
+from pipeline.clusters import load_clusters, write_clusters
+
+
+class Stage(str, Enum):
+    crawl = "crawl"
+    index = "index"
+    cluster = "cluster"
+
+
+ORDER = (Stage.crawl, Stage.index, Stage.cluster)
+
+
+class Ticker(Protocol):
+    def __call__(self, *, completed: int | None = None, total: int | None = None, advance: int = 0,
+                 status: str = "") -> None: ...
+
+
+class Reporter:
+    """What long work tells its caller. The base class is silent; the CLI overrides each hook."""
+
+    def task(self, name: str) -> AbstractContextManager[Ticker]:
+        """A progress bar for one stage's items."""
+        return _silent_task()
+
+    def note(self, message: str) -> None:
+        """A passing status line ("grouping logos…")."""
+
+    def stage(self, index: int, count: int, stage: Stage) -> None:
+        """``run``: a stage begins."""
+
+    def done(self, stage: Stage, summary: Any) -> None:
+        """``run``: a stage's summary, to show before the next stage begins."""
+
+
+@contextmanager
+def _silent_task() -> Iterator[Ticker]:
+    yield lambda **_: None
+
+
+SILENT = Reporter()
+
+
+# -- stage 1: crawl or import -----------------------------------------------------------------------
+def crawl(config: Config, file: Path, *, force: bool = False, settings: dict[str, Any] | None = None,
+          reporter: Reporter = SILENT) -> Any:
+    """Visit every domain of ``file`` not yet in the manifest (all with ``force``); once per process."""
+    from crawler.runner import run_crawl
+
+    data = DataDir.at(config.data_dir)
+    scrapy_settings = crawl_settings(config) | (settings or {})
+    with data.locked("crawl"), reporter.task("crawl") as tick:
+        counts: Counter[str] = Counter()
+
+        def on_record(record: Any) -> None:
+            counts[record.status] += 1
+            tick(advance=1, status=f"ok {counts['ok']} · no logo {counts['no_logo']} · failed {counts['failed']}")
+
+        summary = run_crawl(file, data, force=force, settings=scrapy_settings, on_record=on_record,
+                            on_start=lambda total: tick(total=total))
+        update_state(data, "crawl", finished_at=now_iso(), input=str(file), total=summary.total)
+    return summary
+
+
+def crawl_settings(config: Config) -> dict[str, Any]:
+    """The configuration's part that the crawl reads, as Scrapy settings."""
+    settings: dict[str, Any] = {"LOG_LEVEL": config.log_level, "LOGOSIM_DATA_DIR": str(config.data_dir)}
+    if config.user_agent:
+        settings["USER_AGENT"] = config.user_agent
+    if config.proxy:
+        settings["LOGOSIM_PROXY"] = config.proxy
+    return settings
+
+
+def import_logos(config: Config, folder: Path, *, force: bool = False, reporter: Reporter = SILENT) -> Any:
+    """A folder of ``<domain>.<ext>`` files -> the same logos/ and manifest a crawl writes."""
+    from crawler.importer import import_folder
+
+    if not folder.is_dir():
+        raise LogosimError(f"not a folder: {folder}")
+    data = DataDir.at(config.data_dir)
+    with data.locked("import"), reporter.task("import") as tick:
+        tick(total=sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
+        summary = import_folder(folder, data, force=force,
+                                progress=lambda domain, status: tick(advance=1, status=domain))
+        update_state(data, "crawl", finished_at=now_iso(), input=str(folder), total=summary.total)
+    return summary
+
+
+# -- stage 2: index ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexOptions:
+    weights: str = "imagenet"  # imagenet | random | PATH (see indexer.weights)
+    device: str = "auto"
+    batch_size: int | None = None
+    force: bool = False
+    prune: bool = False
+
+
+def index(config: Config, options: IndexOptions = IndexOptions(), *, reporter: Reporter = SILENT) -> Any:
+    """Embed every new or changed logo and upsert it, keyed by domain."""
+    from indexer.runner import index_data_dir
+
+    data = DataDir.at(config.data_dir)
+    with data.locked("index"), reporter.task("index") as tick:
+        summary = index_data_dir(data, store_config(config), weights=weights(config, options.weights),
+                                 device=options.device, batch_size=options.batch_size, force=options.force,
+                                 prune=options.prune, workers=config.index_workers,
+                                 progress=lambda done, total: tick(completed=done, total=total))
+        values: dict[str, Any] = {"finished_at": now_iso(), "model": summary.model, "device": summary.device}
+        if summary.indexed + summary.pruned or "changed_at" not in read_state(data).get("index", {}):
+            values["changed_at"] = now_iso()
+        update_state(data, "index", **values)
+    return summary
+
+
+def weights(config: Config, value: str) -> Any:
+    from indexer.weights import Weights
+
+    return Weights.parse(value, offline=config.offline)
+
+
+def store_config(config: Config) -> Any:
+    from indexer.store import StoreConfig
+
+    return StoreConfig.resolve(DataDir.at(config.data_dir).root, url=config.qdrant_url,
+                               collection=config.collection, api_key=config.qdrant_api_key,
+                               embedded=config.embedded)
+
+
+def open_store(config: Config) -> Any:
+    from indexer.store import LogoStore
+
+    return LogoStore(store_config(config))
+
+
+# -- stage 3: cluster -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClusterOptions:
+    min_cluster_size: int = 2
+    tune: bool = False
+
+
+def cluster(config: Config, options: ClusterOptions = ClusterOptions(), *,
+            reporter: Reporter = SILENT) -> tuple[Any, Path]:
+    """Group every stored logo; write the labels back, ``clusters.json`` and ``report.html``."""
+    from search.cluster import cluster_store
+    from search.report import write_report
+
+    data = DataDir.at(config.data_dir)
+    with data.locked("cluster"), open_store(config) as store:
+        if not store.count():
+            raise LogosimError(f"collection '{config.collection}' holds no vectors: run `logosim index` first")
+        reporter.note("grouping logos…")
+        result = cluster_store(store, min_cluster_size=options.min_cluster_size, tune=options.tune)
+        write_clusters(result, data)
+        report_path = write_report(result, store, data)
+        update_state(data, "cluster", finished_at=now_iso(), groups=len(result.groups),
+                     outliers=len(result.outliers))
+    return result, report_path
+
+
+# -- the whole pipeline -----------------------------------------------------------------------------
+def run(config: Config, file: Path | None, *, start: Stage = Stage.crawl, force: bool = False,
+        index_options: IndexOptions = IndexOptions(), cluster_options: ClusterOptions = ClusterOptions(),
+        crawl_extra: dict[str, Any] | None = None, reporter: Reporter = SILENT) -> tuple[Any, Path]:
+    """crawl -> index -> cluster; each stage skips what is current, ``start`` restarts from a later stage.
+    The data folder stays locked from the first stage to the last."""
+    stages = ORDER[ORDER.index(start):]
+    if Stage.crawl in stages and file is None:
+        raise LogosimError("a domain file is needed to crawl (or use --from index)")
+    data = DataDir.at(config.data_dir)
+    with data.locked("run"):
+        if Stage.crawl in stages:
+            reporter.stage(1, len(ORDER), Stage.crawl)
+            reporter.done(Stage.crawl, crawl(config, file, force=force, settings=crawl_extra,  # type: ignore[arg-type]
+                                             reporter=reporter))
+        if Stage.index in stages:
+            reporter.stage(2, len(ORDER), Stage.index)
+            options = IndexOptions(**{**index_options.__dict__, "force": force, "prune": True})
+            reporter.done(Stage.index, index(config, options, reporter=reporter))
+        reporter.stage(3, len(ORDER), Stage.cluster)
+        if start != Stage.cluster and not force and clusters_current(data):
+            reporter.note("groups are current (nothing changed since the last clustering)")
+            return load_clusters(data), data.report
+        return cluster(config, cluster_options, reporter=reporter)
+
+
+def clusters_current(data: DataDir) -> bool:
+    """Nothing was indexed or pruned since the last clustering wrote its files."""
+    state = read_state(data)
+    return data.clusters.exists() and \
+        state.get("cluster", {}).get("finished_at", "") >= state.get("index", {}).get("changed_at", "~")
+
+
+# -- queries --------------------------------------------------------------------------------------
+def similar(config: Config, query: str, *, top: int = 10, min_score: float | None = None,
+            device: str = "auto", weights_value: str | None = None) -> Any:
+    """Which logos look like ``query`` (a domain, an image file or an image URL)?"""
+    from indexer.model import Embedder
+    from search.similar import similar as nearest
+
+    chosen = weights(config, weights_value) if weights_value else None
+    with open_store(config) as store:
+        return nearest(query, store, top=top, min_score=min_score, weights=chosen,
+                       embedder_factory=lambda w: Embedder(w, device=device))
+
+
+def export(config: Config, out: Path, fmt: str) -> int:
+    from search.export import export_vectors
+
+    with open_store(config) as store:
+        return export_vectors(store, out, fmt)
+
+
+def status(config: Config) -> dict[str, Any]:
+    """What the data folder holds: domains, logos found, vectors indexed, when each stage last ran."""
+    data = DataDir.at(config.data_dir)
+    read = read_manifest(data.manifest)
+    statuses = Counter(record.status for record in read.records.values())
+    state = read_state(data)
+    return {"data_dir": str(data.root), "domains": len(read.records), "logos_found": statuses.get("ok", 0),
+            "logos_with_warning": sum(1 for r in read.records.values() if r.status == "ok" and r.warning),
+            "no_logo": statuses.get("no_logo", 0), "failed": statuses.get("failed", 0),
+            "bad_manifest_lines": len(read.bad_lines),
+            "crawled_at": state.get("crawl", {}).get("finished_at"),
+            "indexed_at": state.get("index", {}).get("finished_at"),
+            "model": state.get("index", {}).get("model"),
+            "clustered_at": state.get("cluster", {}).get("finished_at"),
+            "groups": state.get("cluster", {}).get("groups"),
+            "report": str(data.report) if data.report.exists() else None,
+            "vectors_indexed": _count_vectors(config)}
+
+
+def _count_vectors(config: Config) -> int | None:
+    stored = store_config(config)
+    if stored.path is not None and not stored.path.exists():
+        return 0
+    try:
+        with open_store(config) as store:
+            return store.count()
+    except LogosimError:
+        return None  # e.g. another process holds the embedded store right now
