@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import signal
 import socket
 import ssl
@@ -313,9 +312,8 @@ class FixtureWeb:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "fixtureweb.web", "serve", "--port", "0", *self.args]
-        root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
+        root = str(Path(__file__).resolve().parents[1])  # `python -m` puts its working folder first on sys.path
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line.startswith("PORT "):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (README and CI): set up .venv if needed, lint, run the whole suite.
+# The project's test command (README and CI): set up .venv if needed, lint, check the layering, run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache  # the contracts in pyproject.toml: which package may import which
 .venv/bin/python -m pytest "$@"
