@@ -97,13 +97,16 @@ def _store_config(data: DataDir, qdrant_url: str | None, collection: str):
 
 
 # -- crawl ------------------------------------------------------------------------------------------------
-def do_crawl(file: Path, data: DataDir, force: bool, user_agent: str | None, quiet: bool):
+def do_crawl(file: Path, data: DataDir, force: bool, user_agent: str | None, quiet: bool,
+             allow_private_addresses: bool = False):
     from crawler.runner import run_crawl
 
     # Scrapy's own log is for `scrapy crawl`; here the progress bar and the summary are the output.
     settings: dict[str, Any] = {"LOG_LEVEL": os.environ.get("LOGOSIM_LOG_LEVEL", "WARNING")}
     if user_agent:
         settings["USER_AGENT"] = user_agent
+    if allow_private_addresses:
+        settings["LOGOSIM_ALLOW_PRIVATE_ADDRESSES"] = True
     with _progress() as progress:
         task = progress.add_task("crawl", total=None, status="")
         counts: Counter[str] = Counter()
@@ -151,10 +154,14 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
 @app.command()
 def crawl(file: Annotated[Path, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")],
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
-          user_agent: Annotated[str | None, typer.Option("--user-agent", envvar="LOGOSIM_USER_AGENT")] = None) -> None:
+          user_agent: Annotated[str | None, typer.Option("--user-agent", envvar="LOGOSIM_USER_AGENT")] = None,
+          allow_private_addresses: Annotated[bool, typer.Option(
+              "--allow-private-addresses", envvar="LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
+              help="Intranet crawls only: let pages make the crawler fetch loopback and private addresses.")] = False,
+          ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     data = DataDir.at(data_dir)
-    report = _crawl_report(_guard(lambda: do_crawl(file, data, force, user_agent, as_json)))
+    report = _crawl_report(_guard(lambda: do_crawl(file, data, force, user_agent, as_json, allow_private_addresses)))
     _emit_json(report) if as_json else _print_crawl(report)
 
 

@@ -45,7 +45,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.LogoConversionMiddleware": 50,  # outermost: sees the final response of a redirect chain
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.addressguard.AddressGuardMiddleware": 760,  # after HttpProxyMiddleware (750): sees meta["proxy"]
 }
+# No file://, ftp:// or s3:// fetches: a page must not make the crawler read this machine or a bucket.
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None}
 DOWNLOAD_DELAY = 0
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 15
@@ -56,6 +59,7 @@ ITEM_PIPELINES = {
     "crawler.pipelines.ManifestPipeline": 800,
 }
 LOG_LEVEL = "INFO"
+LOGOSIM_ALLOW_PRIVATE_ADDRESSES = False  # True only for intranet crawls: lets requests reach non-global addresses
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
@@ -83,4 +87,5 @@ RETRY_TIMES = 2
 ROBOTSTXT_OBEY = False
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
+TWISTED_DNS_RESOLVER = "crawler.addressguard.GlobalOnlyResolver"  # refuses non-global answers (DNS rebinding)
 USER_AGENT = os.environ.get("LOGOSIM_USER_AGENT") or _BROWSER_UA
