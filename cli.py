@@ -42,6 +42,9 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", envvar="LOG
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo work that is already current.")]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="Qdrant collection name.")]
+AllowPrivateOpt = Annotated[bool, typer.Option(
+    "--allow-private-addresses", envvar="LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
+    help="Intranet use only: let URLs (and pages) reach loopback and private addresses.")]
 QdrantUrlOpt = Annotated[str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL",
                                                      help="Qdrant server URL; embedded on-disk Qdrant when unset.")]
 WeightsOpt = Annotated[str, typer.Option("--weights", help="imagenet | random | PATH to a ResNet50 state dict.")]
@@ -155,10 +158,7 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
 def crawl(file: Annotated[Path, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")],
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", envvar="LOGOSIM_USER_AGENT")] = None,
-          allow_private_addresses: Annotated[bool, typer.Option(
-              "--allow-private-addresses", envvar="LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
-              help="Intranet crawls only: let pages make the crawler fetch loopback and private addresses.")] = False,
-          ) -> None:
+          allow_private_addresses: AllowPrivateOpt = False) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     data = DataDir.at(data_dir)
     report = _crawl_report(_guard(lambda: do_crawl(file, data, force, user_agent, as_json, allow_private_addresses)))
@@ -298,7 +298,7 @@ def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qd
 
 # -- similar / export -------------------------------------------------------------------------------------
 def do_similar(query: str, data: DataDir, qdrant_url: str | None, collection: str, top: int,
-               min_score: float | None, device: Device, weights: str | None):
+               min_score: float | None, device: Device, weights: str | None, allow_private: bool = False):
     from indexer.model import Embedder
     from indexer.store import LogoStore
     from search.similar import similar
@@ -307,7 +307,8 @@ def do_similar(query: str, data: DataDir, qdrant_url: str | None, collection: st
         return Embedder(weights=weights or stored_weights, device=device.value)
 
     with LogoStore(_store_config(data, qdrant_url, collection)) as store:
-        return similar(query, store, top=top, min_score=min_score, embedder_factory=factory, data_dir=data)
+        return similar(query, store, top=top, min_score=min_score, embedder_factory=factory, data_dir=data,
+                       allow_private=allow_private)
 
 
 WARNINGS = {"placeholder_blank": "a single colour", "placeholder_tiny": "tiny"}
@@ -338,10 +339,11 @@ def similar(query: Annotated[str, typer.Argument(help="A domain, a local image f
             min_score: Annotated[float | None, typer.Option("--min-score")] = None,
             device: DeviceOpt = Device.auto,
             weights: Annotated[str | None, typer.Option("--weights", help="Override the model (image queries).")] = None,
-            as_json: JsonOpt = False) -> None:
+            as_json: JsonOpt = False, allow_private_addresses: AllowPrivateOpt = False) -> None:
     """Which logos look like this one? Best first; the query domain itself is excluded."""
     data = DataDir.at(data_dir)
-    result = _guard(lambda: do_similar(query, data, qdrant_url, collection, top, min_score, device, weights))
+    result = _guard(lambda: do_similar(query, data, qdrant_url, collection, top, min_score, device, weights,
+                                       allow_private_addresses))
     _emit_json(_similar_json(result)) if as_json else _print_similar(result)
 
 
