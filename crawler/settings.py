@@ -60,6 +60,9 @@ ITEM_PIPELINES = {
 }
 LOG_LEVEL = "INFO"
 LOGOSIM_ALLOW_PRIVATE_ADDRESSES = False  # True only for intranet crawls: lets requests reach non-global addresses
+LOGOSIM_CONVERT_CPU_S = 8  # CPU seconds per logo in a worker (RLIMIT_CPU): the kernel's backstop to the deadline
+LOGOSIM_CONVERT_DEADLINE = 5.0  # wall-clock seconds per logo; then the worker is killed: convert_timeout (calibration: convertpool)
+LOGOSIM_CONVERT_MEMORY_MB = 2048  # a conversion worker's address space (RLIMIT_AS); calibration in crawler/convertpool.py
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
