@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from crawler.errors import ConvertError
+from crawler.prechecks import check_raster
 from crawler.svg import decode_svg_text, is_html_wrapped, render_svg
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -214,6 +215,7 @@ def decode_raster(data: bytes, fmt: str, max_side: int) -> Image.Image:
     """First frame (GIF/WebP/APNG), largest icon (ICO), EXIF-upright, RGBA, longest side <= max_side."""
     # No warnings.catch_warnings() here (it is not thread-safe and the crawler converts in threads):
     # our own header check, stricter than Pillow's DecompressionBombWarning, runs before any decoding.
+    check_raster(data, fmt, MAX_PIXELS)  # what the format's own headers say (ICO frames, JPEG scans)
     try:
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
             return _decode_open(image, fmt, max_side)

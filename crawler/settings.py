@@ -45,6 +45,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.LogoConversionMiddleware": 50,  # outermost: sees the final response of a redirect chain
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.encodings.WebEncodingMiddleware": 585,  # after decompression (590), before meta refresh (580)
     "crawler.addressguard.AddressGuardMiddleware": 760,  # after HttpProxyMiddleware (750): sees meta["proxy"]
 }
 # No file://, ftp:// or s3:// fetches: a page must not make the crawler read this machine or a bucket.
