@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -78,7 +79,7 @@ def _guard(func: Callable[[], Any]) -> Any:
     try:
         return func()
     except LogosimError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -140,7 +141,8 @@ def _print_crawl(report: dict) -> None:
     _counter_table("found by source", report["by_source"])
     _counter_table("not found, by reason", report["by_reason"])
     for rejected in report["rejected_lines"][:20]:
-        err.print(f"  line {rejected['line']}: {rejected['text']!r} skipped ({rejected['reason']})", highlight=False)
+        err.print(f"  line {rejected['line']}: {escape(repr(rejected['text']))} skipped ({escape(rejected['reason'])})",
+                  highlight=False)
     if len(report["rejected_lines"]) > 20:
         err.print(f"  … and {len(report['rejected_lines']) - 20} more unusable lines")
 
@@ -282,7 +284,7 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
         shown = ", ".join(domains[:6]) + (f", … (+{len(domains) - 6})" if len(domains) > 6 else "")
         table.add_row(str(label), str(len(domains)), shown)
     err.print(table)
-    err.print(f"report: [bold]{report_path}[/]")
+    err.print(f"report: [bold]{escape(str(report_path))}[/]")
 
 
 @app.command()
@@ -328,7 +330,7 @@ def _print_similar(result: Any) -> None:
         table.add_row(str(rank), n.domain, f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster))
     out.print(table) if result.results else err.print("no logo is similar enough")
     if result.warning:
-        err.print(f"note: {result.query}'s logo is {WARNINGS.get(result.warning, result.warning)}: "
+        err.print(f"note: {escape(result.query)}'s logo is {WARNINGS.get(result.warning, result.warning)}: "
                   "its neighbours say little about a shared brand")
 
 
@@ -364,7 +366,7 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="Output fi
 
     count = _guard(run)
     _emit_json({"exported": count, "out": str(out_path), "format": fmt.value}) if as_json else \
-        err.print(f"{count} vectors written to {out_path} ({fmt.value})")
+        err.print(f"{count} vectors written to {escape(str(out_path))} ({fmt.value})")
 
 
 # -- status / run / demo ----------------------------------------------------------------------------------
