@@ -46,6 +46,9 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d",
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo work that is already current.")]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="Qdrant collection name.")]
+AllowPrivateOpt = Annotated[bool | None, typer.Option(
+    "--allow-private-addresses", help="Intranet use only: let URLs (and pages) reach loopback and private "
+                                      "addresses [env LOGOSIM_ALLOW_PRIVATE_ADDRESSES].")]
 QdrantUrlOpt = Annotated[str | None, typer.Option(
     "--qdrant-url", help="Qdrant server URL [env QDRANT_URL]; embedded on-disk Qdrant when unset.")]
 WeightsOpt = Annotated[str, typer.Option("--weights", help="imagenet | random | PATH to a ResNet50 state dict.")]
@@ -133,7 +136,7 @@ def _print_crawl(report: dict) -> None:
     _counter_table("found by source", report["by_source"])
     _counter_table("not found, by reason", report["by_reason"])
     for rejected in report["rejected_lines"][:20]:
-        err.print(f"  line {rejected['line']}: {escape(repr(rejected['text']))} skipped ({rejected['reason']})",
+        err.print(f"  line {rejected['line']}: {escape(repr(rejected['text']))} skipped ({escape(rejected['reason'])})",
                   highlight=False)
     if len(report["rejected_lines"]) > 20:
         err.print(f"  … and {len(report['rejected_lines']) - 20} more unusable lines")
@@ -151,9 +154,10 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
 @app.command()
 def crawl(file: Annotated[Path, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")],
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
-          user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None) -> None:
+          user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
+          allow_private_addresses: AllowPrivateOpt = None) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
-    config = _config(data_dir, user_agent=user_agent)
+    config = _config(data_dir, user_agent=user_agent, allow_private_addresses=allow_private_addresses)
     report = _crawl_report(_guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())))
     _emit_json(report) if as_json else _print_crawl(report)
 
@@ -261,9 +265,10 @@ def similar(query: Annotated[str, typer.Argument(help="A domain, a local image f
             min_score: Annotated[float | None, typer.Option("--min-score")] = None,
             device: DeviceOpt = Device.auto,
             weights: Annotated[str | None, typer.Option("--weights", help="Override the model (image queries).")] = None,
-            as_json: JsonOpt = False) -> None:
+            as_json: JsonOpt = False, allow_private_addresses: AllowPrivateOpt = None) -> None:
     """Which logos look like this one? Best first; the query domain itself is excluded."""
-    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
+    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url,
+                     allow_private_addresses=allow_private_addresses)
     result = _guard(lambda: stages.similar(config, query, top=top, min_score=min_score, device=device.value,
                                            weights_value=weights))
     _emit_json(_similar_json(result)) if as_json else _print_similar(result)

@@ -12,6 +12,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_LOG_LEVEL      log_level         Scrapy's log level under `logosim crawl` (default WARNING)
     LOGOSIM_USER_AGENT     user_agent        the crawler's User-Agent
     LOGOSIM_INDEX_WORKERS  index_workers     processes decoding logos beside the model
+    LOGOSIM_ALLOW_PRIVATE_ADDRESSES  allow_private_addresses  1: intranet crawls may reach private addresses
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ENV = {
     "log_level": "LOGOSIM_LOG_LEVEL",
     "user_agent": "LOGOSIM_USER_AGENT",
     "index_workers": "LOGOSIM_INDEX_WORKERS",
+    "allow_private_addresses": "LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
 }
 
 
@@ -49,6 +51,7 @@ class Config:
     log_level: str = "WARNING"
     user_agent: str | None = None
     index_workers: int | None = None
+    allow_private_addresses: bool = False  # off by default: no request to loopback/private/link-local...
     proxy: str | None = None  # a forward proxy for the crawl (the demo's web); http_proxy also works
 
     @classmethod
@@ -76,7 +79,7 @@ class Config:
 
 
 def _parse(name: str, variable: str, raw: str) -> Any:
-    if name == "offline":
+    if name in ("offline", "allow_private_addresses"):
         return raw.lower() in ("1", "true", "yes", "on")
     if name == "index_workers":
         try:

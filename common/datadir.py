@@ -55,7 +55,23 @@ class DataDir:
         return self.root / "state.json"
 
     def logo_path(self, domain: str) -> Path:
-        return self.logos / f"{domain}.png"
+        return self.logos / logo_file_name(domain)
+
+    def inside(self, relative: str) -> Path:
+        """``root / relative`` for a path read from a manifest or a payload, refused (ValueError) when it
+        leaves the data folder (``../../etc/x``, an absolute path, a symlink out)."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"{relative!r} is outside the data folder")
+        return path
+
+    def logo_at(self, relative: str | None, domain: str) -> Path:
+        """A record's ``logo_path``, or where this folder keeps the domain's logo when the record names none
+        or names a place outside the folder (a tampered manifest or payload)."""
+        try:
+            return self.inside(relative) if relative else self.logo_path(domain)
+        except ValueError:
+            return self.logo_path(domain)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -109,13 +125,15 @@ class DataDir:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it over: readers never see a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The temporary name stays short: a 253-character domain's own file name is already near NAME_MAX.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(data)  # a buffered write loops over short os.write()s itself
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)  # the rename itself survives a power cut only once its folder is synced
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -143,3 +161,25 @@ def update_state(data_dir: DataDir, stage: str, **values: object) -> dict:
     state.setdefault(stage, {}).update(values)
     atomic_write_text(data_dir.state, json.dumps(state, indent=2, sort_keys=True, default=str))
     return state
+
+
+NAME_MAX = 255  # bytes in one file name on ext4, xfs, btrfs, tmpfs
+
+
+def logo_file_name(domain: str) -> str:
+    """``<domain>.png``; a domain too long for that (238-253 characters) keeps its first 150 characters and
+    gets a hash of the whole name, so every domain that normalises has a file name the filesystem accepts."""
+    name = f"{domain}.png"
+    if len(name.encode()) <= NAME_MAX - 80:  # room left for a temporary file's prefix and suffix
+        return name
+    import hashlib
+
+    return f"{domain[:150]}~{hashlib.sha256(domain.encode()).hexdigest()[:16]}.png"
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

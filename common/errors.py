@@ -30,3 +30,6 @@ class ConvertError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self) -> tuple:  # crosses from a worker process with its reason intact
+        return type(self), (self.reason, self.detail)

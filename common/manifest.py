@@ -100,7 +100,7 @@ class ManifestWriter:
                         append.write(b"\n")
 
     def write(self, record: ManifestRecord) -> None:
-        os.write(self._fd, (record.to_json() + "\n").encode("utf-8"))
+        write_all(self._fd, (record.to_json() + "\n").encode("utf-8"))
         if self.fsync:
             os.fsync(self._fd)
 
@@ -119,3 +119,10 @@ class ManifestWriter:
 
 def iter_ok(records: dict[str, ManifestRecord]) -> Iterator[ManifestRecord]:
     return (record for record in records.values() if record.status == OK)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a signal, a full disk's last blocks): loop until all is written."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

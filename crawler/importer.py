@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +10,8 @@ from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
 from common.errors import ConvertError, InputError
 from common.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
-from common.procs import exit_with_parent
 from crawler.convert import MAX_INPUT_BYTES, to_png
+from crawler.convertpool import ConvertPool, Limits
 
 SOURCE = "import"
 # Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),
@@ -27,7 +25,7 @@ IMAGE_SUFFIXES = frozenset({
     "bmp", "dib", "avif", "tif", "tiff", "heic", "txt", "b64", "base64", "html", "htm", "xml", "bin",
     "dat", "img", "image", "data", "uri",
 })
-POOL_MIN_FILES = 24  # below this, starting worker processes costs more than it saves
+POOL_MIN_FILES = 24  # below this, a second worker process costs more than it saves
 DEFAULT_WORKERS = 2
 
 
@@ -68,11 +66,13 @@ def domain_for_file(path: Path) -> str:
 
 def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
                   progress: Callable[[str, str], None] | None = None,
-                  workers: int = DEFAULT_WORKERS) -> ImportSummary:
+                  workers: int = DEFAULT_WORKERS, limits: Limits | None = None) -> ImportSummary:
     """Convert every file in ``src`` (not recursive, hidden files ignored) into ``data_dir``.
 
     The caller holds the data folder's lock. Domains already in the manifest are skipped unless
-    ``force``. ``progress(domain_or_file_name, status)`` is called once per file.
+    ``force``. ``progress(domain_or_file_name, status)`` is called once per file. Each file converts in a
+    worker process within ``limits`` (crawler.convertpool: past the deadline it fails as convert_timeout);
+    ``workers=0`` converts in this process, without a deadline.
     """
     src = Path(src)
     if not src.is_dir():
@@ -85,7 +85,7 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
     # No fsync per record: os.write already survives a killed process, the logo files are fsynced,
     # and close() fsyncs once; an OS crash can only lose records whose domains a re-run redoes.
     with ManifestWriter(data_dir.manifest, fsync=False) as writer:
-        for job, result in zip(jobs, _convert_all(jobs, workers), strict=True):
+        for job, result in zip(jobs, _convert_all(jobs, workers, limits or Limits()), strict=True):
             record = _store(job, result, data_dir)
             writer.write(record)
             _count(summary, OK_STATUS if record.status == OK else FAILED_STATUS, record.reason, record.warning)
@@ -137,16 +137,15 @@ def _count(summary: ImportSummary, status: str, reason: str | None, warning: str
         summary.reasons[key] = summary.reasons.get(key, 0) + 1
 
 
-def _convert_all(jobs: list[_Job], workers: int) -> Iterator[_Result]:
-    """Results in job order; a pool of processes for big folders (conversion is CPU-bound Python)."""
+def _convert_all(jobs: list[_Job], workers: int, limits: Limits) -> Iterator[_Result]:
+    """Results in job order, converted in worker processes (CPU-bound Python, and each file under a deadline)."""
     paths = [job.path for job in jobs]
-    if workers <= 1 or len(paths) < POOL_MIN_FILES:
+    if workers <= 0 or not paths:
         yield from map(convert_file, paths)
         return
-    # spawn, not fork: the parent may hold threads (rich progress, torch) that fork would copy mid-state.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.imap(convert_file, paths, chunksize=8)
+    with ConvertPool(workers if len(paths) >= POOL_MIN_FILES else 1, limits) as pool:
+        for outcome in pool.map(convert_file, paths, window=8 * workers):
+            yield _Result(None, reason=outcome.reason) if isinstance(outcome, ConvertError) else outcome
 
 
 def convert_file(path: Path) -> _Result:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from scrapy import Request, signals
@@ -21,7 +17,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from common.errors import ConvertError
-from common.procs import exit_with_parent
+from crawler.convertpool import ConvertPool, Limits
 from crawler.reasons import proxy_reason
 
 LOGO_CANDIDATE = "logo_candidate"  # request meta: this response is a logo to convert
@@ -49,31 +45,32 @@ class LogoConversionMiddleware:
     (``meta["logo_inline_data"]``) are answered here without any download.
 
     LOGOSIM_CONVERT_PROCESSES > 0 converts in that many worker processes (SVG rendering holds the GIL, so
-    threads would share one core with the reactor); 0 converts in the reactor's thread pool."""
+    threads would share one core with the reactor), each logo within LOGOSIM_CONVERT_DEADLINE seconds
+    (crawler.convertpool: past it the worker is killed and replaced, the logo fails as convert_timeout);
+    0 converts in the reactor's thread pool, with no deadline (a thread cannot be killed: tests only)."""
 
-    def __init__(self, stats: StatsCollector, max_side: int, min_side: int, processes: int = 0) -> None:
+    def __init__(self, stats: StatsCollector, max_side: int, min_side: int, processes: int = 0,
+                 limits: Limits | None = None) -> None:
         self.stats = stats
         self.max_side = max_side
         self.min_side = min_side
-        self.processes = processes
-        self.pool: ProcessPoolExecutor | None = self._new_pool() if processes > 0 else None
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=exit_with_parent, initargs=(os.getpid(),))
+        self.pool: ConvertPool | None = ConvertPool(processes, limits or Limits()) if processes > 0 else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LogoConversionMiddleware:
         settings = crawler.settings
         assert crawler.stats is not None
+        limits = Limits(settings.getfloat("LOGOSIM_CONVERT_DEADLINE"), settings.getint("LOGOSIM_CONVERT_CPU_S"),
+                        settings.getint("LOGOSIM_CONVERT_MEMORY_MB") * 1024 * 1024)
         middleware = cls(crawler.stats, settings.getint("LOGOSIM_LOGO_MAX_SIDE"),
-                         settings.getint("LOGOSIM_LOGO_MIN_SIDE"), settings.getint("LOGOSIM_CONVERT_PROCESSES"))
+                         settings.getint("LOGOSIM_LOGO_MIN_SIDE"), settings.getint("LOGOSIM_CONVERT_PROCESSES"),
+                         limits)
         crawler.signals.connect(middleware.close, signal=signals.spider_closed)
         return middleware
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.close()
             self.pool = None
 
     def process_request(self, request: Request) -> Response | None:
@@ -97,15 +94,10 @@ class LogoConversionMiddleware:
 
     async def _convert(self, body: bytes, sprite_of: bytes | None = None) -> Any:
         if self.pool is not None:
-            try:
-                return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side,
-                                                                  sprite_of))
-            except BrokenProcessPool:
-                # A logo that kills its worker (a crash in a native library, the OOM killer) fails alone:
-                # the pool is replaced so that the next logo converts as usual.
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = self._new_pool()
-                raise ConvertError("convert_crashed", "the conversion worker died") from None
+            # A logo that outlives its deadline or kills its worker (a crash in a native library, the OOM
+            # killer) fails alone as a ConvertError; pebble replaces the worker for the next logo.
+            return await asyncio.wrap_future(self.pool.submit(convert_logo, body, self.max_side, self.min_side,
+                                                              sprite_of))
         return await maybe_deferred_to_future(deferToThread(convert_logo, body, self.max_side, self.min_side,
                                                             sprite_of))
 

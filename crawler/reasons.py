@@ -11,6 +11,7 @@ Site reasons (status ``failed``: the homepage could not be fetched):
     too_many_redirects   more than REDIRECT_MAX_TIMES redirects (or a loop)
     homepage_too_large   the homepage declares more than DOWNLOAD_MAXSIZE
     proxy_error          the configured proxy refused the request for another reason
+    blocked_private_address  the URL (or a redirect hop) names a non-global address (crawler.netguard)
     download_error:<Exc> anything else, with the exception's class name
 Site reasons (status ``no_logo``: the site answered):
     not_html                      the homepage is not an HTML page
@@ -35,8 +36,12 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
+from crawler.addressguard import BlockedAddress
+from crawler.netguard import BLOCKED
+
 # Ranked from "got furthest" to "got nowhere": of a site's several homepage attempts, the best one is reported.
-_RANK = ("http_", "too_many_redirects", "homepage_too_large", "not_html", "connection_lost", "timeout",
+_RANK = ("http_", "too_many_redirects", "homepage_too_large", "not_html", "blocked_private_address",
+         "connection_lost", "timeout",
          "tls_error", "proxy_error", "download_error", "connection_refused", "dns_error")
 SQUID_ERRORS = {"ERR_DNS_FAIL": "dns_error", "ERR_CONNECT_FAIL": "connection_refused"}
 
@@ -72,6 +77,8 @@ def failure_reason(failure: Failure | BaseException, *, homepage: bool = False) 
 
 def _exception_reason(exc: BaseException, homepage: bool) -> str:
     text = str(exc)
+    if isinstance(exc, BlockedAddress):
+        return BLOCKED
     checks: tuple[tuple[type | tuple[type, ...], str], ...] = (
         ((CannotResolveHostError, twisted_error.DNSLookupError), "dns_error"),
         ((DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError), "connection_refused"),

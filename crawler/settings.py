@@ -49,8 +49,12 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.LogoConversionMiddleware": 50,  # outermost: sees the final response of a redirect chain
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.encodings.WebEncodingMiddleware": 585,  # after decompression (590), before meta refresh (580)
     "crawler.proxy.ConfiguredProxyMiddleware": 740,  # LOGOSIM_PROXY, just before Scrapy's HttpProxyMiddleware
+    "crawler.addressguard.AddressGuardMiddleware": 760,  # after HttpProxyMiddleware (750): sees meta["proxy"]
 }
+# No file://, ftp:// or s3:// fetches: a page must not make the crawler read this machine or a bucket.
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None}
 DOWNLOAD_DELAY = 0
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 15
@@ -61,6 +65,10 @@ ITEM_PIPELINES = {
     "crawler.pipelines.ManifestPipeline": 800,
 }
 LOG_LEVEL = "INFO"
+LOGOSIM_ALLOW_PRIVATE_ADDRESSES = _ENV.allow_private_addresses  # True only for intranet crawls: lets requests reach non-global addresses
+LOGOSIM_CONVERT_CPU_S = 8  # CPU seconds per logo in a worker (RLIMIT_CPU): the kernel's backstop to the deadline
+LOGOSIM_CONVERT_DEADLINE = 5.0  # wall-clock seconds per logo; then the worker is killed: convert_timeout (calibration: convertpool)
+LOGOSIM_CONVERT_MEMORY_MB = 2048  # a conversion worker's address space (RLIMIT_AS); calibration in crawler/convertpool.py
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
 LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
@@ -90,4 +98,5 @@ RETRY_TIMES = 2
 ROBOTSTXT_OBEY = False
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
+TWISTED_DNS_RESOLVER = "crawler.addressguard.GlobalOnlyResolver"  # refuses non-global answers (DNS rebinding)
 USER_AGENT = _ENV.user_agent or _BROWSER_UA

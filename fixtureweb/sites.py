@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
+from fixtureweb.bombs import BOMB_EXPECTED, BOMB_IMG, BOMB_KINDS, FALLBACK, bomb_assets
 from fixtureweb.hostile import HOSTILE_EXPECTED, HOSTILE_IMG, HOSTILE_LINKS, hostile_assets
 from fixtureweb.images import (
     Mark,
@@ -20,6 +21,14 @@ from fixtureweb.images import (
     sprite_sheet,
 )
 from fixtureweb.routes import Route
+from fixtureweb.ssrf import (
+    SSRF_EXPECTED,
+    SSRF_KINDS,
+    ssrf_head,
+    ssrf_img,
+    ssrf_outcome,
+    ssrf_routes,
+)
 
 # Where the site's own logo is, and in which format (all "ok" kinds).
 PLACEMENT_KINDS = (
@@ -36,7 +45,7 @@ BEHAVIOUR_KINDS = (
 )
 # Logos that attack the crawler (fixtureweb.hostile); weight 0: only ``--kinds`` serves them.
 HOSTILE_KINDS = ("svg_file_ref", "svg_entity_bomb", "png_bomb", "svg_huge_dims", "huge_logo_50mb")
-KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS
+KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS  # fixturessrf, fixturebombs
 _OUTCOMES: dict[str, tuple[str, str | None]] = {
     "http404": ("failed", "http_404"), "always500": ("failed", "http_5xx"),
     "redirect_loop": ("failed", "too_many_redirects"), "dead": ("failed", "dns_error"),
@@ -47,7 +56,7 @@ _OUTCOMES: dict[str, tuple[str, str | None]] = {
 # A realistic broad-crawl mix for --sites N: mostly sites with a findable logo, some of every failure.
 _WEIGHTS = {kind: 4 for kind in PLACEMENT_KINDS} | {kind: 1 for kind in BEHAVIOUR_KINDS} | {
     "header_png": 12, "header_svg": 10, "jsonld_org": 6, "inline_svg": 6, "slow": 0.3, "giant_homepage": 0.5,
-    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS}
+    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS}
 DEMO_KINDS = ("header_png", "header_svg", "jsonld_org", "inline_svg", "apple_touch", "header_webp",
               "manifest", "favicon_only", "cdn_protocol_relative", "header_gif", "css_background", "data_uri")
 _SYLLABLES = ("zor", "vex", "lum", "ari", "qua", "tel", "nov", "bri", "kas", "pel", "dor", "mi", "sol", "tra",
@@ -105,7 +114,7 @@ class Site:
         return f"{'https' if self.https else 'http'}://{'www.' if www else ''}{self.domain}"
 
     def truth(self) -> Truth:
-        status, reason = _OUTCOMES.get(self.kind, ("ok", None))
+        status, reason = _OUTCOMES.get(self.kind) or ssrf_outcome(self.kind) or ("ok", None)
         source, accept = (None, []) if status != "ok" else _expected_logo(self)
         return Truth(self.domain, self.kind, self.brand.slug, status, reason, source, accept, self.https)
 
@@ -132,7 +141,7 @@ def _expected_logo(site: Site) -> tuple[str, list[str]]:
         "broken_logo": ("link_icon", ["/icons/icon-192.png"]), "html_logo": ("link_icon", ["/icons/icon-192.png"]),
         "tiny_logo": ("link_icon", ["/icons/icon-192.png"]), "huge_logo": ("link_icon", ["/icons/icon-192.png"]),
     }
-    source, paths = (table | HOSTILE_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
+    source, paths = (table | HOSTILE_EXPECTED | SSRF_EXPECTED | BOMB_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
     return source, [p if p.startswith(("http", "inline", "data")) else base + p for p in paths]
 
 
@@ -193,7 +202,8 @@ def _logo_block(site: Site) -> str:
         "header_svg": "/assets/logo.svg", "header_gif": "/assets/logo.gif", "header_webp": "/assets/logo.webp",
         "header_jpeg": "/assets/logo.jpg", "header_lying": "/assets/logo-main.svg", "base_href": "img/logo.png",
         "cdn_protocol_relative": f"//cdn.{site.brand.slug}.test/{site.brand.slug}/logo.svg",
-        "cp1252": "/assets/caf\u00e9-logo.png", "data_uri": _png_data_uri(site), **HOSTILE_IMG,
+        "cp1252": "/assets/caf\u00e9-logo.png", "data_uri": _png_data_uri(site), **HOSTILE_IMG, **BOMB_IMG,
+        **({k: ssrf_img(site) or "/assets/logo.png"} if k in SSRF_KINDS else {}),
     }
     if k in ("header_png", "retry500", "retry429", "redirect_www", "meta_refresh", "broken_logo", "html_logo",
              "tiny_logo", "huge_logo", "huge_homepage", "http_only") or k in img:
@@ -251,8 +261,10 @@ def _head_links(site: Site) -> str:
     if k == "base_href":
         links.append('<base href="/static/v2/">')
     links += [HOSTILE_LINKS[k]] if k in HOSTILE_LINKS else []
+    links += [ssrf_head(site)] if k in SSRF_KINDS else []
+    links += [FALLBACK] if k in BOMB_KINDS else []
     og = "/assets/og-logo.png" if k == "og_only" else f"/img/hero-{site.seed % 4}.jpg"
-    if k not in ("no_logo",):
+    if k not in ("no_logo", "ssrf_only"):
         links.append(f'<meta property="og:image" content="{og}">')
     return "".join(links)
 
@@ -390,6 +402,10 @@ def site_routes(site: Site) -> Routes:
     elif k == "not_html":
         home = Route(200, "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 40)
     routes["/"] = home
+    if k in SSRF_KINDS:
+        ssrf_routes(site, routes)
+    if k in BOMB_KINDS:
+        bomb_assets(site, routes)
     return routes
 
 

@@ -38,6 +38,7 @@ from fixtureweb.sites import (
     shared_routes,
     site_routes,
 )
+from fixtureweb.ssrf import is_canary_host
 
 SOCKET_TIMEOUT = 20.0  # an idle keep-alive connection frees its thread after this
 TRICKLE_SECONDS = 30.0  # the slow site gives up after this, so no thread is held forever
@@ -140,6 +141,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             if parts.query:
                 path += "?" + parts.query
         web = self.server.web
+        if is_canary_host(host):
+            return self._send(self.server.canary_hit(f"GET {scheme}://{host}{path}"))
         if not web.knows(host):
             return self._proxy_error(502, "DNS lookup failed", "ERR_DNS_FAIL 0")
         if web.refuses(host):
@@ -147,8 +150,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self._send(web.resolve(host, path, scheme))
 
     def do_CONNECT(self) -> None:
-        host, _, port = self.path.partition(":")
+        host, _, port = self.path.rpartition(":") if self.path.count(":") != 1 else self.path.partition(":")
         web = self.server.web
+        if is_canary_host(host):
+            self.server.canary_hit(f"CONNECT {self.path}")
+            return self._proxy_error(503, "Connection refused", "ERR_CONNECT_FAIL 111")
         if not web.knows(host):
             return self._proxy_error(502, "DNS lookup failed", "ERR_DNS_FAIL 0")
         if web.refuses(host) or not web.serves_tls(host) or port not in ("443", ""):
@@ -241,10 +247,21 @@ class FixtureServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, port: int, web: Web) -> None:
+    def __init__(self, port: int, web: Web, canary: Path | None = None) -> None:
         super().__init__(("127.0.0.1", port), ProxyHandler)
         self.web = web
         self.tls = _tls_context()
+        self.canary = canary
+
+    def canary_hit(self, line: str) -> Route:
+        """A request for an internal address reached the proxy: log it (the tests fail on any line) and
+        answer with a red logo, so that a crawler without a guard would also record a wrong logo."""
+        from fixtureweb.ssrf import canary_png
+
+        if self.canary is not None:
+            with self.canary.open("a", encoding="utf-8") as log:
+                log.write(line + "\n")
+        return Route(200, "image/png", canary_png())
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -276,9 +293,9 @@ def build_sites(sites: int = 40, seed: int = 0, kinds: list[str] | None = None, 
     return demo_sites() if demo else plan_sites(sites, seed, kinds)
 
 
-def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None) -> None:
+def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None, canary: Path | None = None) -> None:
     web = Web(sites)
-    server = FixtureServer(port, web)
+    server = FixtureServer(port, web, canary)
     local_png()  # the local file hostile SVGs point at; removed at exit, which SIGTERM (Popen.terminate) reaches
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if truth_path:
@@ -295,9 +312,11 @@ def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None) -> N
 class FixtureWeb:
     """The fixture web as a subprocess: ``with FixtureWeb(sites=40, seed=1) as web: web.port, web.truth``."""
 
-    def __init__(self, sites: int = 40, seed: int = 0, kinds: list[str] | None = None, demo: bool = False) -> None:
+    def __init__(self, sites: int = 40, seed: int = 0, kinds: list[str] | None = None, demo: bool = False,
+                 canary: Path | None = None) -> None:
         self.args = ["--sites", str(sites), "--seed", str(seed)] + (["--kinds", ",".join(kinds)] if kinds else [])
         self.args += ["--demo"] if demo else []
+        self.args += ["--canary", str(canary)] if canary else []
         self.sites = build_sites(sites, seed, kinds, demo)
         self.truth: dict[str, Truth] = {site.domain: site.truth() for site in self.sites}
         self.port = 0
@@ -366,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--port", type=int, default=0)
     cmd.add_argument("--truth", type=Path, help="write the expected outcome per domain (JSON) here")
     cmd.add_argument("--domains", type=Path, help="write the domain list (one per line) here")
+    cmd.add_argument("--canary", type=Path, help="append a line here for every request to an internal address")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k] or None
     unknown = set(kinds or ()) - set(KINDS)
@@ -374,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     sites = build_sites(args.sites, args.seed, kinds, args.demo)
     if args.domains:
         args.domains.write_text("".join(f"{s.domain}\n" for s in sites), encoding="utf-8")
-    serve(sites, args.port, args.truth)
+    serve(sites, args.port, args.truth, args.canary)
 
 
 def mismatches(truth: dict[str, Truth], records: dict) -> list[str]:

@@ -33,7 +33,7 @@ def _mean_std() -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_logo(path: str | Path) -> Image.Image:
     """Decode fully now (a truncated file raises here, not later) and return RGBA."""
-    with Image.open(path) as image:
+    with Image.open(path, formats=["PNG"]) as image:  # logos/ holds our own PNGs: no other decoder is reached
         image.load()
         return image.convert("RGBA")
 

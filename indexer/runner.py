@@ -89,7 +89,7 @@ def _read(data_dir: DataDir) -> tuple[dict[str, ManifestRecord], list[tuple[int,
 
 
 def _logo_file(data_dir: DataDir, record: ManifestRecord) -> Path:
-    return data_dir.root / record.logo_path if record.logo_path else data_dir.logo_path(record.domain)
+    return data_dir.logo_at(record.logo_path, record.domain)
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -112,7 +112,7 @@ def _imagenet_state(offline: bool) -> dict[str, torch.Tensor]:
         raise LogosimError(f"ImageNet weights are not cached at {cached} and LOGOSIM_OFFLINE=1; {OFFLINE_HINT}")
     probe(weights.url, cached)
     try:
-        return weights.get_state_dict(progress=True)
+        return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except Exception as exc:
         raise LogosimError(f"cannot download ImageNet weights from {weights.url} ({exc.__class__.__name__}: "
                            f"{str(exc)[:120]}); {OFFLINE_HINT}") from None

@@ -89,6 +89,8 @@ def crawl_settings(config: Config) -> dict[str, Any]:
         settings["USER_AGENT"] = config.user_agent
     if config.proxy:
         settings["LOGOSIM_PROXY"] = config.proxy
+    if config.allow_private_addresses:
+        settings["LOGOSIM_ALLOW_PRIVATE_ADDRESSES"] = True
     return settings
 
 
@@ -223,7 +225,8 @@ def similar(config: Config, query: str, *, top: int = 10, min_score: float | Non
     chosen = weights(config, weights_value) if weights_value else None
     with open_store(config) as store:
         return nearest(query, store, top=top, min_score=min_score, weights=chosen,
-                       embedder_factory=lambda w: Embedder(w, device=device))
+                       embedder_factory=lambda w: Embedder(w, device=device),
+                       allow_private=config.allow_private_addresses)
 
 
 def export(config: Config, out: Path, fmt: str) -> int:

@@ -122,14 +122,14 @@ class _Thumbnails:
     def _path(self, domain: str) -> Path:
         point = self.points.get(domain)
         relative = point.payload.get("logo_path") if point else None
-        return self.data_dir.root / relative if relative else self.data_dir.logo_path(domain)
+        return self.data_dir.logo_at(relative, domain)
 
 
 def _thumbnail(path: Path) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=["PNG"]) as image:  # our own PNGs only (never EPS, which runs Ghostscript)
             image.load()
             small = image.convert("RGBA")
     except (OSError, UnidentifiedImageError, ValueError):

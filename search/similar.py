@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import io
-import urllib.error
-import urllib.request
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,17 +48,20 @@ EmbedderFactory = Callable[[Weights], "Embedder"]
 
 
 def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | None = None,
-            weights: Weights | None = None, embedder_factory: EmbedderFactory | None = None) -> SimilarResult:
+            weights: Weights | None = None, embedder_factory: EmbedderFactory | None = None,
+            allow_private: bool = False) -> SimilarResult:
     """Nearest logos, best first; a domain query excludes itself. An image query is embedded with the model
     the vectors were made with (``weights`` names it when only the user knows it: a local state dict);
-    ``embedder_factory`` builds the embedder from those weights (default: ``Embedder(weights)``)."""
+    ``embedder_factory`` builds the embedder from those weights (default: ``Embedder(weights)``).
+    ``allow_private``: a URL query may name a loopback or private address (intranet use)."""
     kind = query_kind(query)
     if kind == "domain":
         domain = normalise_domain(query) if _looks_like_domain(query) else query
         point = _stored_point(domain, store)
         return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain),
                              warning=point.payload.get("warning"))
-    data = fetch_image(query.strip()) if kind == "url" else _read_file(Path(query).expanduser())
+    data = fetch_image(query.strip(), allow_private=allow_private) if kind == "url" \
+        else _read_file(Path(query).expanduser())
     vector = embed_bytes(data, store, embedder_factory, weights)
     return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None))
 
@@ -110,27 +113,32 @@ def _cluster(value: object) -> int | None:
 
 
 # -- image queries ----------------------------------------------------------------------------------------
-def _read_file(path: Path) -> bytes:
+def _read_file(path: Path, max_bytes: int = FETCH_MAX_BYTES) -> bytes:
+    """Only a regular file of at most ``max_bytes`` (not /dev/zero, a FIFO or a 50 GB file)."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LogosimError(f"cannot read {path}: not a regular file")
+            data = file.read(max_bytes + 1)
     except OSError as exc:
         raise LogosimError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def fetch_image(url: str, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = FETCH_MAX_BYTES) -> bytes:
-    """GET with a timeout and a size cap; any failure is one clear line."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(max_bytes + 1)
-    except urllib.error.HTTPError as exc:
-        raise LogosimError(f"cannot fetch {url}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise LogosimError(f"cannot fetch {url}: {reason}") from None
     if len(data) > max_bytes:
-        raise LogosimError(f"cannot use {url}: larger than {max_bytes // 2**20} MiB")
+        raise LogosimError(f"cannot use {path}: larger than {max_bytes // 2**20} MiB")
     return data
+
+
+def fetch_image(url: str, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = FETCH_MAX_BYTES,
+                allow_private: bool = False) -> bytes:
+    """GET with a deadline on the whole request, a size cap and the crawler's address guard on every hop
+    (search.safefetch); any failure is one clear line."""
+    from search.safefetch import FetchError, fetch
+
+    try:
+        return fetch(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private,
+                     headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"})
+    except FetchError as exc:
+        raise LogosimError(f"cannot fetch {url}: {exc}") from None
 
 
 def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None = None,

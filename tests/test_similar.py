@@ -133,15 +133,16 @@ def server(image_store) -> Iterator[str]:
 
 def test_url_query_over_loopback(image_store, server: str, embedder) -> None:
     store, _ = image_store
-    result = similar(f"{server}/logo.png", store, top=1, embedder_factory=lambda weights: embedder)
+    result = similar(f"{server}/logo.png", store, top=1, embedder_factory=lambda weights: embedder,
+                     allow_private=True)
     assert result.kind == "url" and result.results[0].domain == "green.com"
 
 
 def test_url_failures_are_one_line(server: str) -> None:
     with pytest.raises(LogosimError, match="HTTP 404"):
-        fetch_image(f"{server}/missing.png")
+        fetch_image(f"{server}/missing.png", allow_private=True)
     with pytest.raises(LogosimError, match="larger than"):
-        fetch_image(f"{server}/big", max_bytes=1000)
+        fetch_image(f"{server}/big", max_bytes=1000, allow_private=True)
 
 
 # -- export -------------------------------------------------------------------------------------------------

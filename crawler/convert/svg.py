@@ -21,6 +21,7 @@ from crawler.convert.svgfix import (
     promote_symbol,
     substitute_entities,
 )
+from crawler.encodings import whatwg_codec
 
 _SVG_START = re.compile(r"<(?:[\w.-]+:)?svg[\s>/]", re.I)
 _HTML_HINT = re.compile(r"<!doctype\s+html|<html[\s>]|<body[\s>]|<head[\s>]", re.I)
@@ -71,16 +72,15 @@ def is_html_wrapped(text: str) -> bool:
 
 
 def decode_svg_text(data: bytes) -> str:
-    """Bytes to text: BOMs, then the XML declaration's encoding, then UTF-8 with replacement."""
+    """Bytes to text: BOMs, then the XML declaration's encoding if it is one of the web's (crawler.encodings:
+    never Python's punycode, idna or rot13), then UTF-8 with replacement."""
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
             return data[len(bom):].decode(codec, errors="replace")
     declared = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([\w.:-]+)[\"']", data)
-    if declared:
-        try:
-            text = data.decode(declared.group(1).decode("ascii"), errors="replace")
-        except LookupError:
-            text = ""
+    codec = whatwg_codec(declared.group(1).decode("ascii")) if declared else None
+    if codec:
+        text = data.decode(codec, errors="replace")
         # A declaration that lies (utf-16 over UTF-8 bytes) loses the markup: fall back to UTF-8.
         if _SVG_START.search(text):
             return text

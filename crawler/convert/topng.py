@@ -42,6 +42,7 @@ from crawler.convert.formats import (
     decode_data_uri,
     magic_format,
 )
+from crawler.convert.prechecks import check_raster
 from crawler.convert.svg import decode_svg_text, is_html_wrapped, render_svg
 
 MAX_PIXELS = 40_000_000  # per-call raster limit, checked from the header before decoding
@@ -154,6 +155,7 @@ def decode_raster(data: bytes, fmt: str, max_side: int) -> Image.Image:
     """First frame (GIF/WebP/APNG), largest icon (ICO), EXIF-upright, RGBA, longest side <= max_side."""
     # No warnings.catch_warnings() here (it is not thread-safe and the crawler converts in threads):
     # our own header check, stricter than Pillow's DecompressionBombWarning, runs before any decoding.
+    check_raster(data, fmt, MAX_PIXELS)  # what the format's own headers say (ICO frames, JPEG scans)
     try:
         with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]]) as image:
             return _decode_open(image, fmt, max_side)

@@ -168,7 +168,7 @@ def tiny_raster(data: bytes) -> bool:
     try:
         from PIL import Image
 
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG", "GIF", "JPEG", "WEBP", "BMP", "ICO"]) as image:
             return image.width <= 2 or image.height <= 2
     except Exception:  # Pillow raises many types for junk; junk is simply not a placeholder pixel
         return False
