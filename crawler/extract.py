@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
+from crawler.extract_brand import rank_brand
 from crawler.extract_dom import Page, decode_data_uri, parse_page, resolve_url
 from crawler.extract_html import Found, html_elements, placeholder_data, style_rule_elements
 from crawler.extract_jsonld import jsonld_logos, loads_lenient
@@ -94,6 +95,8 @@ class Candidate:
     detail: str = ""  # short human reason for the score, for debugging
     is_manifest: bool = False  # url points to a web app manifest JSON to expand (source "manifest_icon")
     sprite: bytes | None = None  # an inline svg that draws from the sprite file at url (extract_svg.with_sprite)
+    features: frozenset[str] = frozenset()  # what the markup said (HTML elements only), for ranking and --explain
+    penalty: float = 0.0
 
     def key(self) -> str:
         """Identity for de-duplication: the URL, or a hash of inline bytes."""
@@ -113,6 +116,7 @@ def find_candidates(html: str | bytes, page_url: str, domain: str, *, encoding: 
     found += _meta_candidates(page)
     found += _scored_elements(style_rule_elements(page, site))
     found.append(Candidate(urljoin(page_url, "/favicon.ico"), "favicon", TIERS["favicon"], detail="/favicon.ico"))
+    rank_brand(found)
     return _best_first(found)
 
 
@@ -171,7 +175,8 @@ def _scored_elements(elements: list[Found]) -> list[Candidate]:
             score += _signal_points(item.features)
         detail = f"{item.note + ' ' if item.note else ''}{tier}{f' #{rank + 1}' if not penalty else ''}: "
         detail += ", ".join(sorted(item.features))
-        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail, sprite=item.sprite))
+        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail, sprite=item.sprite,
+                             features=frozenset(item.features), penalty=penalty))
     return out
 
 

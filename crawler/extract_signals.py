@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 import idna
 from lxml import etree
 
+from crawler.extract_brand import is_tracker
 from crawler.extract_dom import Page, home_host, resolve_url
 
 # Features that say "this could be the logo" (scored in crawler.extract.SIGNAL_POINTS).
@@ -55,8 +56,6 @@ PREFIX_GROUPS = {"distractor": DISTRACTOR_PREFIXES, "cookie": COOKIE_PREFIXES, "
 CONTEXT_GROUPS = ("distractor", "cookie", "carousel", "hero", "dropdown")  # looked for on every ancestor
 # White/inverted logos are made for dark backgrounds; they vanish once flattened on white.
 LIGHT_WORDS = frozenset({"white", "inverse", "inverted", "negative", "reverse", "reversed", "knockout"})
-TRACKER_HINTS = ("facebook.com/tr", "google-analytics", "googletagmanager", "doubleclick", "bat.bing",
-                 "scorecardresearch", "quantserve", "adsrvr", "/pixel", "pixel.", "/beacon", "/tr?")
 HOME_PATH = re.compile(r"^/?(?:(?:index|default|home|start)(?:\.\w+)?)?/?$|^/[a-z]{2}(?:[-_][a-z]{2,4})?/?$", re.I)
 GENERIC_TITLES = frozenset({
     "home", "homepage", "home page", "welcome", "index", "main", "start", "official site", "official website",
@@ -296,7 +295,7 @@ def src_features(src: str, site: SiteSignals) -> set[str]:
         features.add("bad_src")
     if path_words & LIGHT_WORDS:
         features.add("light_variant")
-    if any(hint in lowered for hint in TRACKER_HINTS):
+    if is_tracker(lowered):
         features.add("tracker")
     return features
 
