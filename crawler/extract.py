@@ -20,6 +20,8 @@ showing it), so the list always ends with /favicon.ico, then og:image/twitter:im
     mask_icon        32   <link rel=mask-icon> (single colour silhouette)
     link_icon        30   <link rel=icon>, shortcut icon, msapplication-TileImage   (+ up to 9 by size)
     header_plain     28   img in header/nav with no logo signal at all
+    weak_logo        26   img/svg/css outside the header whose only signals are its URL (logo_src, domain_src)
+                          or an alt that mentions the site (a photo credit): a content picture more often than not
     favicon          10   /favicon.ico (always present, last resort before og:image)
     og_image          5   og:image / twitter:image: usually a banner, not a logo
 
@@ -60,6 +62,7 @@ TIERS: dict[str, float] = {
     "mask_icon": 32.0,
     "link_icon": 30.0,
     "header_plain": 28.0,
+    "weak_logo": 26.0,
     "favicon": 10.0,
     "og_image": 5.0,
 }
@@ -68,6 +71,7 @@ SIGNAL_POINTS: dict[str, float] = {
     "logo_src": 6, "site_name": 6, "domain_src": 4,
 }
 SIGNAL_CAP = 12.0
+WEAK_SIGNALS = frozenset({"logo_src", "domain_src", "site_name"})  # what a content picture can have by chance
 SIGNAL_TIERS = frozenset({"itemprop", "header_logo", "logo"})  # tiers that get signal points and order bonus
 ORDER_BONUS = (6.0, 3.0, 1.0)  # first, second, third element of a tier: the first header logo wins ties
 PENALTIES: dict[str, float] = {
@@ -154,8 +158,13 @@ def _tier_of(features: set[str]) -> str | None:
     signals = features & SIGNAL_POINTS.keys()
     if "itemprop_logo" in features:
         return "itemprop"
+    if signals and "header" in features:
+        return "header_logo"
     if signals:
-        return "header_logo" if "header" in features else "logo"
+        # Outside the header, an image whose only sign is its URL or an alt naming the site is a content
+        # picture (a photo captioned "Reuters", a thumbnail named after the site, a row of technology logos):
+        # below the site's own icons.
+        return "logo" if signals - WEAK_SIGNALS or "alt_is_name" in features else "weak_logo"
     return "header_plain" if "header" in features else None
 
 

@@ -111,7 +111,7 @@ def rank_brand(found: Iterable[Scored]) -> None:
         key = file_key(brand.url)
         if not key:
             continue
-        others = sum(1 for cand, other in zip(found, keys) if other == key and cand is not brand
+        others = sum(1 for cand, other in zip(found, keys, strict=True) if other == key and cand is not brand
                      and cand.source in CONFIRMING_SOURCES)
         if others:
             brand.score += CONFIRM_BONUS * min(others, CONFIRM_MAX)
