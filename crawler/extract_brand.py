@@ -34,7 +34,7 @@ BRAND_SOURCES = frozenset({"img", "svg_inline", "css_background"})
 CONFIRMING_SOURCES = frozenset({"jsonld", "img", "svg_inline", "css_background", "link_icon", "og_image"})
 
 _EMBEDDED_URL = re.compile(r"(?:https?:|https?%3a)(?://|%2f%2f).+", re.I)
-_SIZE_SUFFIX = re.compile(r"(?:[-_.@]?(?:\d{1,4}x\d{1,4}|\d{1,4}[wh]|[1-4]x|\d{2,4}h|small|large|retina))+$")
+_SIZE_SUFFIX = re.compile(r"(?:[-_.@]?(?:\d{1,4}x\d{1,4}|\d{1,4}[wh]|[1-4]x|small|large|retina)|[-_.@]\d{2,4})+$")
 _URL_PARAMS = ("url", "src", "image", "img", "u", "file", "name")
 
 # Known tracking hosts (suffix match) and endpoints (a whole last path segment): what a tracker *is*.
