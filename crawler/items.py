@@ -21,6 +21,7 @@ class LogoItem:
     width: int | None = None
     height: int | None = None
     logo_path: str | None = None
+    alternatives: list[dict[str, str]] | None = None  # the runner-up candidates (ManifestRecord.alternatives)
     record: ManifestRecord | None = None  # set by ManifestPipeline once written
 
     @classmethod
@@ -38,4 +39,5 @@ class LogoItem:
     def to_record(self) -> ManifestRecord:
         return ManifestRecord(domain=self.domain, status=self.status, reason=self.reason, source=self.source,
                               logo_url=self.logo_url, logo_path=self.logo_path, sha256=self.sha256,
-                              width=self.width, height=self.height, fetched_at=now_iso())
+                              width=self.width, height=self.height, fetched_at=now_iso(),
+                              alternatives=self.alternatives)

@@ -78,6 +78,20 @@ def logo_url(candidate: Any) -> str:
     return f"data:{mime};base64,{base64.b64encode(data[:48]).decode()}"[:120]
 
 
+def alternatives(remaining: list[Any], chosen: Any, count: int = 2) -> list[dict[str, str]]:
+    """The next ``count`` candidates after the chosen one, as the manifest records them."""
+    out: list[dict[str, str]] = []
+    seen = {logo_url(chosen)}
+    for cand in remaining:
+        url = logo_url(cand)
+        if url not in seen and not cand.is_manifest:
+            seen.add(url)
+            out.append({"url": url, "source": cand.source})
+        if len(out) == count:
+            break
+    return out
+
+
 def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     """A bug while handling one site becomes that site's record (internal_error), never a lost domain."""
 
@@ -257,7 +271,8 @@ class LogosSpider(scrapy.Spider):
             return self.next_candidate(job)
         return [self.finish(job, LogoItem(
             job.domain, OK, source=candidate.source, logo_url=logo_url(candidate), png=converted.png,
-            sha256=converted.sha256, width=converted.width, height=converted.height))]
+            sha256=converted.sha256, width=converted.width, height=converted.height,
+            alternatives=alternatives(job.candidates, candidate)))]
 
     @_guarded
     async def parse_manifest(self, response: Response) -> Iterable[Any]:
