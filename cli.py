@@ -149,13 +149,34 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
 
 
 @app.command()
-def crawl(file: Annotated[Path, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")],
+def crawl(file: Annotated[Path | None, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")] = None,
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
-          user_agent: Annotated[str | None, typer.Option("--user-agent", envvar="LOGOSIM_USER_AGENT")] = None) -> None:
+          user_agent: Annotated[str | None, typer.Option("--user-agent", envvar="LOGOSIM_USER_AGENT")] = None,
+          explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
+                                                      help="Print one site's scored logo candidates; write nothing")] = None,
+          ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
+    if explain is not None:
+        return _explain(explain, user_agent, as_json)
+    if file is None:
+        err.print("[bold red]error:[/] give a domain list FILE (or --explain DOMAIN)", highlight=False)
+        raise typer.Exit(1)
     data = DataDir.at(data_dir)
     report = _crawl_report(_guard(lambda: do_crawl(file, data, force, user_agent, as_json)))
     _emit_json(report) if as_json else _print_crawl(report)
+
+
+def _explain(domain: str, user_agent: str | None, as_json: bool) -> None:
+    from crawler.explain import explain, explanation_lines
+
+    settings: dict[str, Any] = {"LOG_LEVEL": os.environ.get("LOGOSIM_LOG_LEVEL", "WARNING")}
+    if user_agent:
+        settings["USER_AGENT"] = user_agent
+    explanation = _guard(lambda: explain(domain, settings))
+    if as_json:
+        _emit_json(explanation.to_dict())
+    else:
+        sys.stdout.write("\n".join(explanation_lines(explanation)) + "\n")
 
 
 @app.command("import")
