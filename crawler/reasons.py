@@ -9,7 +9,7 @@ Site reasons (status ``failed``: the homepage could not be fetched):
     http_404, http_403…  a 4xx answer for the homepage (after redirects)
     http_5xx             any 5xx answer, after retries
     too_many_redirects   more than REDIRECT_MAX_TIMES redirects (or a loop)
-    homepage_too_large   the homepage declares more than DOWNLOAD_MAXSIZE
+    homepage_too_large   (old manifests) a homepage declaring more than DOWNLOAD_MAXSIZE; now truncated instead
     proxy_error          the configured proxy refused the request for another reason
     download_error:<Exc> anything else, with the exception's class name
 Site reasons (status ``no_logo``: the site answered):

@@ -31,6 +31,7 @@ from crawler.manifest import OK, read_manifest
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
+from crawler.stylesheets import StylesheetStage
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class LogosSpider(scrapy.Spider):
+class LogosSpider(StylesheetStage, scrapy.Spider):
     name = "logos"
 
     def __init__(self, domains: str | None = None, force: str | bool = False,
@@ -127,6 +128,7 @@ class LogosSpider(scrapy.Spider):
         spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE", 2 * 1024 * 1024)
         spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES", 6)
         spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES", 3)
+        spider.init_stylesheets(settings)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
         crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
@@ -202,6 +204,8 @@ class LogosSpider(scrapy.Spider):
         if not candidates:
             return [self.finish(job, LogoItem.no_logo(job.domain, "no_candidates"))]
         job.candidates = list(candidates)
+        if (sheet := await self.stylesheet_request(job, response, job.candidates)) is not None:
+            return [sheet]  # no header logo in the markup: its own stylesheets may draw one
         return self.next_candidate(job)
 
     def home_failed(self, failure: Failure) -> list[Any]:
