@@ -9,7 +9,9 @@ showing it), so the list always ends with /favicon.ico, then og:image/twitter:im
 
     tier            base  what
     jsonld          100   JSON-LD logo of the site's Organization/Brand/LocalBusiness/WebSite (also @graph,
-                          top-level arrays, @id references); publisher.logo 96, brand.logo 90, other types 88
+                          top-level arrays, @id references); publisher.logo 96, brand.logo 90, other types 88;
+                          30 less when the header shows a brand logo (crawler.extract_brand: JSON-LD is the
+                          fallback, and confirms a header logo naming the same file, +4 to that one)
     itemprop         92   microdata itemprop=logo (<img>, <meta>, <link>)                 (+ order, up to 6)
     link_logo        75   <link rel=logo>, <meta property=og:logo>
     header_logo      70   img/svg/css in header or nav with a logo signal   (+ signals up to 12, + order up to 6)

@@ -26,12 +26,16 @@ from crawler.extract_signals import (
 )
 
 _PSEUDO = re.compile(r"::?[\w-]+(?:\([^)]*\))?")
+MAX_HEAD = 512 * 1024  # a <head> longer than this (inline scripts and styles) is read this far
 MAX_RULES = 500  # background-image rules matched per sheet (each is one selector query over the page)
 
 
 def stylesheet_urls(html: str | bytes, page_url: str, domain: str, encoding: str | None = None) -> list[str]:
-    """Same-origin ``<link rel=stylesheet>`` URLs in document order (print-only sheets last)."""
-    page = parse_page(html, page_url, domain, encoding)
+    """Same-origin ``<link rel=stylesheet>`` URLs of the page's <head>, in document order (print-only last).
+
+    Only the head is parsed (sheets are linked there; the whole page was parsed once already)."""
+    head = _head_of(html)
+    page = parse_page(head, page_url, domain, encoding)
     origin = _origin(page_url)
     screen, printed = [], []
     for el in page.root.iter("link"):
@@ -43,6 +47,13 @@ def stylesheet_urls(html: str | bytes, page_url: str, domain: str, encoding: str
             continue
         (printed if (el.get("media") or "").strip().lower() == "print" else screen).append(ref)
     return screen + printed
+
+
+def _head_of(html: str | bytes) -> str | bytes:
+    end = html.find(b"</head>" if isinstance(html, bytes) else "</head>")
+    if end < 0:
+        end = html.find(b"</HEAD>" if isinstance(html, bytes) else "</HEAD>")
+    return html[: end if 0 <= end <= MAX_HEAD else MAX_HEAD]
 
 
 def _origin(url: str) -> tuple[str, str]:
