@@ -152,14 +152,32 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
 
 
 @app.command()
-def crawl(file: Annotated[Path, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")],
+def crawl(file: Annotated[Path | None, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")] = None,
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
-          allow_private_addresses: AllowPrivateOpt = None) -> None:
+          allow_private_addresses: AllowPrivateOpt = None,
+          explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
+                                                      help="Print one site's scored logo candidates; write nothing")] = None,
+          ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     config = _config(data_dir, user_agent=user_agent, allow_private_addresses=allow_private_addresses)
+    if explain is not None:
+        return _explain(config, explain, as_json)
+    if file is None:
+        err.print("[bold red]error:[/] give a domain list FILE (or --explain DOMAIN)", highlight=False)
+        raise typer.Exit(1)
     report = _crawl_report(_guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())))
     _emit_json(report) if as_json else _print_crawl(report)
+
+
+def _explain(config: Config, domain: str, as_json: bool) -> None:
+    from crawler.explain import explanation_lines
+
+    explanation = _guard(lambda: stages.explain(config, domain))
+    if as_json:
+        _emit_json(explanation.to_dict())
+    else:
+        sys.stdout.write("\n".join(explanation_lines(explanation)) + "\n")
 
 
 @app.command("import")

@@ -29,6 +29,8 @@ class ManifestRecord:
     fetched_at: str | None = None
     # An ok logo that is a doubtful one: "placeholder_blank" / "placeholder_tiny", kept by `logosim import`.
     warning: str | None = None
+    # The next candidates after the chosen logo (at most two): [{"url": ..., "source": ...}], best first.
+    alternatives: list[dict[str, str]] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False)

@@ -9,7 +9,8 @@ Site reasons (status ``failed``: the homepage could not be fetched):
     http_404, http_403…  a 4xx answer for the homepage (after redirects)
     http_5xx             any 5xx answer, after retries
     too_many_redirects   more than REDIRECT_MAX_TIMES redirects (or a loop)
-    homepage_too_large   the homepage declares more than DOWNLOAD_MAXSIZE
+    homepage_too_large   a compressed homepage inflating past DOWNLOAD_MAXSIZE (one merely declaring more is
+                         truncated at LOGOSIM_HOMEPAGE_MAXSIZE instead, crawler.homepage_cap)
     proxy_error          the configured proxy refused the request for another reason
     blocked_private_address  the URL (or a redirect hop) names a non-global address (crawler.netguard)
     download_error:<Exc> anything else, with the exception's class name
@@ -91,7 +92,7 @@ def _exception_reason(exc: BaseException, homepage: bool) -> str:
     name = type(exc).__name__
     if name == "TunnelError":
         return _tunnel_reason(text)
-    if isinstance(exc, DownloadCancelledError) or "max size" in text or "maxsize" in text:
+    if isinstance(exc, DownloadCancelledError) or "max size" in text or "maxsize" in text or "MAXSIZE" in text:
         return "homepage_too_large" if homepage else "too_large"
     if isinstance(exc, IgnoreRequest) and "redirect" in text:
         return "too_many_redirects"

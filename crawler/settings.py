@@ -10,7 +10,7 @@ Tuning, and why:
   dropped connections) are retried, twice, with exponential back-off. ``Retry-After`` is honoured but capped
   at LOGOSIM_RETRY_AFTER_MAX seconds: one site must not park a download slot for minutes.
 - Caps: a homepage is truncated at LOGOSIM_HOMEPAGE_MAXSIZE (the logo lives in <head>/<header>, and a 5 MB
-  page costs parse time for nothing); one declaring more than DOWNLOAD_MAXSIZE is refused. An image over
+  page costs parse time for nothing), whatever length it declares (crawler.homepage_cap). An image over
   DOWNLOAD_MAXSIZE (10 MB) is refused: real logos are kilobytes.
 - robots.txt is NOT obeyed (ROBOTSTXT_OBEY False): we fetch what a browser fetches to show a homepage (the
   page and one of its images), never crawl deeper; obeying would add a request per site and drop sites that
@@ -50,6 +50,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.encodings.WebEncodingMiddleware": 585,  # after decompression (590), before meta refresh (580)
+    "crawler.homepage_cap.HomepageCapMiddleware": 595,  # between HttpCompressionMiddleware (590) and the downloader
     "crawler.proxy.ConfiguredProxyMiddleware": 740,  # LOGOSIM_PROXY, just before Scrapy's HttpProxyMiddleware
     "crawler.addressguard.AddressGuardMiddleware": 760,  # after HttpProxyMiddleware (750): sees meta["proxy"]
 }
@@ -77,6 +78,8 @@ LOGOSIM_LOGO_MAX_SIDE = 512
 LOGOSIM_LOGO_MIN_SIDE = 16
 LOGOSIM_MAX_CANDIDATES = 6  # logo fetches per site before giving up: the best few are almost always right
 LOGOSIM_MAX_REFRESHES = 3  # <meta http-equiv=refresh> hops followed by the spider itself
+LOGOSIM_MAX_STYLESHEETS = 3  # same-origin sheets read when the markup shows no header logo (crawler.stylesheets)
+LOGOSIM_STYLESHEET_MAXSIZE = 256 * 1024  # bytes; a bigger sheet is skipped
 LOGOSIM_PROXY = None  # a forward proxy URL for every request (the demo's web); http_proxy works too
 LOGOSIM_RETRY_AFTER_MAX = 10.0  # seconds; a larger Retry-After is cut to this
 LOGOSIM_RETRY_BACKOFF = 0.5  # seconds; doubled per retry when the server gives no Retry-After

@@ -20,6 +20,15 @@ from fixtureweb.images import (
     pixel_png,
     sprite_sheet,
 )
+from fixtureweb.pagekinds import (
+    PAGE_EXPECTED,
+    PAGE_KINDS,
+    PAGE_WEIGHTS,
+    page_assets,
+    page_head_links,
+    page_home,
+    page_logo_block,
+)
 from fixtureweb.routes import Route
 from fixtureweb.ssrf import (
     SSRF_EXPECTED,
@@ -45,18 +54,18 @@ BEHAVIOUR_KINDS = (
 )
 # Logos that attack the crawler (fixtureweb.hostile); weight 0: only ``--kinds`` serves them.
 HOSTILE_KINDS = ("svg_file_ref", "svg_entity_bomb", "png_bomb", "svg_huge_dims", "huge_logo_50mb")
-KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS  # fixturessrf, fixturebombs
+KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS + PAGE_KINDS
 _OUTCOMES: dict[str, tuple[str, str | None]] = {
     "http404": ("failed", "http_404"), "always500": ("failed", "http_5xx"),
     "redirect_loop": ("failed", "too_many_redirects"), "dead": ("failed", "dns_error"),
     "refused": ("failed", "connection_refused"), "slow": ("failed", "timeout"),
-    "giant_homepage": ("failed", "homepage_too_large"), "not_html": ("no_logo", "not_html"),
+    "not_html": ("no_logo", "not_html"),
     "no_logo": ("no_logo", "all_candidates_failed:http_404"),
 }
 # A realistic broad-crawl mix for --sites N: mostly sites with a findable logo, some of every failure.
 _WEIGHTS = {kind: 4 for kind in PLACEMENT_KINDS} | {kind: 1 for kind in BEHAVIOUR_KINDS} | {
     "header_png": 12, "header_svg": 10, "jsonld_org": 6, "inline_svg": 6, "slow": 0.3, "giant_homepage": 0.5,
-    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS}
+    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS} | PAGE_WEIGHTS
 DEMO_KINDS = ("header_png", "header_svg", "jsonld_org", "inline_svg", "apple_touch", "header_webp",
               "manifest", "favicon_only", "cdn_protocol_relative", "header_gif", "css_background", "data_uri")
 _SYLLABLES = ("zor", "vex", "lum", "ari", "qua", "tel", "nov", "bri", "kas", "pel", "dor", "mi", "sol", "tra",
@@ -141,7 +150,7 @@ def _expected_logo(site: Site) -> tuple[str, list[str]]:
         "broken_logo": ("link_icon", ["/icons/icon-192.png"]), "html_logo": ("link_icon", ["/icons/icon-192.png"]),
         "tiny_logo": ("link_icon", ["/icons/icon-192.png"]), "huge_logo": ("link_icon", ["/icons/icon-192.png"]),
     }
-    source, paths = (table | HOSTILE_EXPECTED | SSRF_EXPECTED | BOMB_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
+    source, paths = (table | HOSTILE_EXPECTED | SSRF_EXPECTED | BOMB_EXPECTED | PAGE_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
     return source, [p if p.startswith(("http", "inline", "data")) else base + p for p in paths]
 
 
@@ -198,6 +207,8 @@ def _png_data_uri(site: Site) -> str:
 def _logo_block(site: Site) -> str:
     """The header's logo markup for the site's kind (text only when the logo lives elsewhere)."""
     name, k = site.name, site.kind
+    if (block := page_logo_block(site)) is not None:
+        return block
     img = {
         "header_svg": "/assets/logo.svg", "header_gif": "/assets/logo.gif", "header_webp": "/assets/logo.webp",
         "header_jpeg": "/assets/logo.jpg", "header_lying": "/assets/logo-main.svg", "base_href": "img/logo.png",
@@ -206,7 +217,7 @@ def _logo_block(site: Site) -> str:
         **({k: ssrf_img(site) or "/assets/logo.png"} if k in SSRF_KINDS else {}),
     }
     if k in ("header_png", "retry500", "retry429", "redirect_www", "meta_refresh", "broken_logo", "html_logo",
-             "tiny_logo", "huge_logo", "huge_homepage", "http_only") or k in img:
+             "tiny_logo", "huge_logo", "huge_homepage", "giant_homepage", "http_only") or k in img:
         return f'<a href="/" class="navbar-brand"><img src="{img.get(k, "/assets/logo.png")}" alt="{name} logo" class="logo" width="160" height="40"></a>'
     if k == "header_lazy":
         pixel = "data:image/gif;base64," + base64.b64encode(pixel_gif()).decode()
@@ -263,6 +274,7 @@ def _head_links(site: Site) -> str:
     links += [HOSTILE_LINKS[k]] if k in HOSTILE_LINKS else []
     links += [ssrf_head(site)] if k in SSRF_KINDS else []
     links += [FALLBACK] if k in BOMB_KINDS else []
+    links.append(page_head_links(site))
     og = "/assets/og-logo.png" if k == "og_only" else f"/img/hero-{site.seed % 4}.jpg"
     if k not in ("no_logo", "ssrf_only"):
         links.append(f'<meta property="og:image" content="{og}">')
@@ -345,6 +357,7 @@ def _asset_routes(site: Site) -> Routes:
         routes["/favicon.ico"] = _mark_route(site, "ico")
     _behaviour_assets(site, routes)
     hostile_assets(site.kind, site.brand.mark, routes)
+    page_assets(site, routes)
     return routes
 
 
@@ -401,7 +414,7 @@ def site_routes(site: Site) -> Routes:
         home = Route(200, ctype, body, mode="giant")
     elif k == "not_html":
         home = Route(200, "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 40)
-    routes["/"] = home
+    routes["/"] = page_home(site, home)
     if k in SSRF_KINDS:
         ssrf_routes(site, routes)
     if k in BOMB_KINDS:

@@ -94,6 +94,13 @@ def crawl_settings(config: Config) -> dict[str, Any]:
     return settings
 
 
+def explain(config: Config, domain: str) -> Any:
+    """One site's scored logo candidates, fetched as the crawl would; nothing is written."""
+    from crawler.explain import explain as explain_site
+
+    return explain_site(domain, crawl_settings(config))
+
+
 def import_logos(config: Config, folder: Path, *, force: bool = False, reporter: Reporter = SILENT) -> Any:
     """A folder of ``<domain>.<ext>`` files -> the same logos/ and manifest a crawl writes."""
     from crawler.importer import import_folder

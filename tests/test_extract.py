@@ -93,29 +93,40 @@ def jsonld(doc: object | str) -> str:
 
 
 HEADER_LOGO = '<header class="site-header"><a href="/" class="brand"><img src="/img/logo.png" alt="Acme Corp"></a></header>'
+TEXT_HEADER = '<header class="site-header"><a href="/" class="brand">Acme Corp</a></header>'
 
 CASES = [
     # ---- JSON-LD in every shape -------------------------------------------------------------------
-    Case("jsonld-string", page(HEADER_LOGO, HEAD + jsonld(
+    Case("jsonld-string", page(TEXT_HEADER, HEAD + jsonld(
         {"@context": "https://schema.org", "@type": "Organization", "name": "Acme", "logo": "/brand/acme-ld.png"})),
-        f"{A}/brand/acme-ld.png", "jsonld", below=[f"{A}/img/logo.png", FAVICON, OG]),
-    Case("jsonld-imageobject-url", page(HEADER_LOGO, HEAD + jsonld(
+        f"{A}/brand/acme-ld.png", "jsonld", below=[FAVICON, OG]),
+    # The logo a visitor sees in the header wins; JSON-LD (often a square icon or an AMP banner) falls back
+    # below it, and confirms it when it names the same file (in any size, behind a resizer).
+    Case("header-logo-outranks-a-different-jsonld-logo", page(HEADER_LOGO, HEAD + jsonld(
+        {"@type": "Organization", "name": "Acme", "logo": "/brand/acme-square-512.png"})),
+        f"{A}/img/logo.png", "img", below=[f"{A}/brand/acme-square-512.png"]),
+    Case("jsonld-naming-the-header-file-confirms-it", page(
+        HEADER_LOGO + '<header class="sticky-header"><a href="/" class="brand"><img src="/img/mark.svg" '
+        'alt="Acme Corp"></a></header>', HEAD + jsonld({"@type": "Organization", "name": "Acme",
+        "logo": "https://cdn.acme.com/image/fetch/w_400/https%3A%2F%2Fwww.acme.com%2Fimg%2Fmark-600x60.png"})),
+        f"{A}/img/mark.svg", "img", below=[f"{A}/img/logo.png"]),
+    Case("jsonld-imageobject-url", page(TEXT_HEADER, HEAD + jsonld(
         {"@type": "Corporation", "logo": {"@type": "ImageObject", "url": "https://cdn.acme.com/logo-ld.svg",
                                            "width": 600, "height": 60}})),
-        "https://cdn.acme.com/logo-ld.svg", "jsonld", below=[f"{A}/img/logo.png"]),
-    Case("jsonld-imageobject-contenturl", page(HEADER_LOGO, HEAD + jsonld(
+        "https://cdn.acme.com/logo-ld.svg", "jsonld", below=[FAVICON]),
+    Case("jsonld-imageobject-contenturl", page(TEXT_HEADER, HEAD + jsonld(
         {"@type": "LocalBusiness", "logo": {"@type": "ImageObject", "contentUrl": "//cdn.acme.com/local.png"}})),
         "https://cdn.acme.com/local.png", "jsonld"),
     Case("jsonld-logo-list", page("", HEAD + jsonld(
         {"@type": "Brand", "logo": ["/brand/primary.svg", {"url": "/brand/secondary.png"}]})),
         f"{A}/brand/primary.svg", "jsonld", below=[f"{A}/brand/secondary.png"]),
-    Case("jsonld-graph-id-reference", page(HEADER_LOGO, HEAD + jsonld({"@context": "https://schema.org", "@graph": [
+    Case("jsonld-graph-id-reference", page(TEXT_HEADER, HEAD + jsonld({"@context": "https://schema.org", "@graph": [
         {"@type": "WebSite", "@id": f"{A}/#website", "publisher": {"@id": f"{A}/#organization"}},
         {"@type": "Organization", "@id": f"{A}/#organization", "name": "Acme",
          "logo": {"@id": f"{A}/#/schema/logo/image/"}},
         {"@type": "ImageObject", "@id": f"{A}/#/schema/logo/image/",
          "url": f"{A}/wp-content/uploads/acme-yoast.png", "contentUrl": f"{A}/wp-content/uploads/acme-yoast.png"},
-    ]})), f"{A}/wp-content/uploads/acme-yoast.png", "jsonld", below=[f"{A}/img/logo.png"]),
+    ]})), f"{A}/wp-content/uploads/acme-yoast.png", "jsonld", below=[FAVICON]),
     Case("jsonld-top-level-array", page("", HEAD + jsonld([
         {"@type": "WebSite", "name": "Acme", "url": PAGE_URL},
         {"@type": ["Organization", "NewsMediaOrganization"], "logo": "/news-logo.png",
@@ -381,10 +392,10 @@ def test_malformed_jsonld_does_not_hide_the_header_img() -> None:
 
 
 def test_malformed_block_skipped_but_next_block_used() -> None:
-    html = page(HEADER_LOGO, HEAD + jsonld("{{{ not json at all") + jsonld(
+    html = page(TEXT_HEADER, HEAD + jsonld("{{{ not json at all") + jsonld(
         '{"@type":"Organization","logo":"/ok.png"\x01}'))
     cands = find_candidates(html, PAGE_URL, DOMAIN)
-    assert [c.url for c in cands[:2]] == [f"{A}/ok.png", f"{A}/img/logo.png"]
+    assert cands[0].url == f"{A}/ok.png"
     assert cands[0].detail.startswith("JSON-LD organization")  # repaired and parsed, not pattern-matched
 
 
@@ -593,7 +604,7 @@ def test_same_url_is_one_candidate_with_its_best_score() -> None:
         jsonld({"@type": "Organization", "logo": "https://www.acme.com/logo.png"})
         + '<link rel="icon" href="/favicon.ico"><link rel="shortcut icon" href="favicon.ico">')
     cands = find_candidates(html, PAGE_URL, DOMAIN)
-    assert [(c.url, c.source) for c in cands] == [(f"{A}/logo.png", "jsonld"), (FAVICON, "link_icon")]
+    assert [(c.url, c.source) for c in cands] == [(f"{A}/logo.png", "img"), (FAVICON, "link_icon")]
 
 
 @pytest.mark.parametrize("html", [

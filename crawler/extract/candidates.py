@@ -9,7 +9,9 @@ showing it), so the list always ends with /favicon.ico, then og:image/twitter:im
 
     tier            base  what
     jsonld          100   JSON-LD logo of the site's Organization/Brand/LocalBusiness/WebSite (also @graph,
-                          top-level arrays, @id references); publisher.logo 96, brand.logo 90, other types 88
+                          top-level arrays, @id references); publisher.logo 96, brand.logo 90, other types 88;
+                          30 less when the header shows a brand logo (crawler.extract.brand: JSON-LD is the
+                          fallback, and confirms a header logo naming the same file, +4 to that one)
     itemprop         92   microdata itemprop=logo (<img>, <meta>, <link>)                 (+ order, up to 6)
     link_logo        75   <link rel=logo>, <meta property=og:logo>
     header_logo      70   img/svg/css in header or nav with a logo signal   (+ signals up to 12, + order up to 6)
@@ -20,6 +22,8 @@ showing it), so the list always ends with /favicon.ico, then og:image/twitter:im
     mask_icon        32   <link rel=mask-icon> (single colour silhouette)
     link_icon        30   <link rel=icon>, shortcut icon, msapplication-TileImage   (+ up to 9 by size)
     header_plain     28   img in header/nav with no logo signal at all
+    weak_logo        26   img/svg/css outside the header whose only signals are its URL (logo_src, domain_src)
+                          or an alt that mentions the site (a photo credit): a content picture more often than not
     favicon          10   /favicon.ico (always present, last resort before og:image)
     og_image          5   og:image / twitter:image: usually a banner, not a logo
 
@@ -39,6 +43,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
+from crawler.extract.brand import rank_brand
 from crawler.extract.dom import Page, decode_data_uri, parse_page, resolve_url
 from crawler.extract.elements import Found, html_elements, placeholder_data, style_rule_elements
 from crawler.extract.jsonld import jsonld_logos, loads_lenient
@@ -59,6 +64,7 @@ TIERS: dict[str, float] = {
     "mask_icon": 32.0,
     "link_icon": 30.0,
     "header_plain": 28.0,
+    "weak_logo": 26.0,
     "favicon": 10.0,
     "og_image": 5.0,
 }
@@ -67,6 +73,7 @@ SIGNAL_POINTS: dict[str, float] = {
     "logo_src": 6, "site_name": 6, "domain_src": 4,
 }
 SIGNAL_CAP = 12.0
+WEAK_SIGNALS = frozenset({"logo_src", "domain_src", "site_name"})  # what a content picture can have by chance
 SIGNAL_TIERS = frozenset({"itemprop", "header_logo", "logo"})  # tiers that get signal points and order bonus
 ORDER_BONUS = (6.0, 3.0, 1.0)  # first, second, third element of a tier: the first header logo wins ties
 PENALTIES: dict[str, float] = {
@@ -94,6 +101,8 @@ class Candidate:
     detail: str = ""  # short human reason for the score, for debugging
     is_manifest: bool = False  # url points to a web app manifest JSON to expand (source "manifest_icon")
     sprite: bytes | None = None  # an inline svg that draws from the sprite file at url (extract_svg.with_sprite)
+    features: frozenset[str] = frozenset()  # what the markup said (HTML elements only), for ranking and --explain
+    penalty: float = 0.0
 
     def key(self) -> str:
         """Identity for de-duplication: the URL, or a hash of inline bytes."""
@@ -113,6 +122,7 @@ def find_candidates(html: str | bytes, page_url: str, domain: str, *, encoding: 
     found += _meta_candidates(page)
     found += _scored_elements(style_rule_elements(page, site))
     found.append(Candidate(urljoin(page_url, "/favicon.ico"), "favicon", TIERS["favicon"], detail="/favicon.ico"))
+    rank_brand(found)
     return _best_first(found)
 
 
@@ -150,8 +160,13 @@ def _tier_of(features: set[str]) -> str | None:
     signals = features & SIGNAL_POINTS.keys()
     if "itemprop_logo" in features:
         return "itemprop"
+    if signals and "header" in features:
+        return "header_logo"
     if signals:
-        return "header_logo" if "header" in features else "logo"
+        # Outside the header, an image whose only sign is its URL or an alt naming the site is a content
+        # picture (a photo captioned "Reuters", a thumbnail named after the site, a row of technology logos):
+        # below the site's own icons.
+        return "logo" if signals - WEAK_SIGNALS or "alt_is_name" in features else "weak_logo"
     return "header_plain" if "header" in features else None
 
 
@@ -171,7 +186,8 @@ def _scored_elements(elements: list[Found]) -> list[Candidate]:
             score += _signal_points(item.features)
         detail = f"{item.note + ' ' if item.note else ''}{tier}{f' #{rank + 1}' if not penalty else ''}: "
         detail += ", ".join(sorted(item.features))
-        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail, sprite=item.sprite))
+        out.append(Candidate(item.ref or None, item.source, score, data=item.data, detail=detail, sprite=item.sprite,
+                             features=frozenset(item.features), penalty=penalty))
     return out
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from common.errors import ConvertError
+from crawler.extract.svg_repair import repair_inline
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -55,6 +56,7 @@ def serialise_svg(svg: etree._Element, root: etree._Element, base: str, page_url
     _copy_content(svg, out)
     _fix_size(out)
     _pull_references(out, root)
+    repair_inline(out)
     if not _draws(out):
         return None
     sprite = _localise_sprite_uses(out, base, page_url)

@@ -32,6 +32,7 @@ from crawler.items import LogoItem
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
+from crawler.stylesheets import StylesheetStage
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,20 @@ def logo_url(candidate: Any) -> str:
     return f"data:{mime};base64,{base64.b64encode(data[:48]).decode()}"[:120]
 
 
+def alternatives(remaining: list[Any], chosen: Any, count: int = 2) -> list[dict[str, str]]:
+    """The next ``count`` candidates after the chosen one, as the manifest records them."""
+    out: list[dict[str, str]] = []
+    seen = {logo_url(chosen)}
+    for cand in remaining:
+        url = logo_url(cand)
+        if url not in seen and not cand.is_manifest:
+            seen.add(url)
+            out.append({"url": url, "source": cand.source})
+        if len(out) == count:
+            break
+    return out
+
+
 def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     """A bug while handling one site becomes that site's record (internal_error), never a lost domain."""
 
@@ -91,7 +106,7 @@ def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class LogosSpider(scrapy.Spider):
+class LogosSpider(StylesheetStage, scrapy.Spider):
     name = "logos"
 
     def __init__(self, domains: str | None = None, force: str | bool = False,
@@ -115,6 +130,7 @@ class LogosSpider(scrapy.Spider):
         spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE")
         spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES")
         spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES")
+        spider.init_stylesheets(settings)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
         crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
@@ -191,6 +207,8 @@ class LogosSpider(scrapy.Spider):
         if not candidates:
             return [self.finish(job, LogoItem.no_logo(job.domain, "no_candidates"))]
         job.candidates = list(candidates)
+        if (sheet := await self.stylesheet_request(job, response, job.candidates)) is not None:
+            return [sheet]  # no header logo in the markup: its own stylesheets may draw one
         return self.next_candidate(job)
 
     def home_failed(self, failure: Failure) -> list[Any]:
@@ -260,7 +278,8 @@ class LogosSpider(scrapy.Spider):
             return self.next_candidate(job)
         return [self.finish(job, LogoItem.found(
             job.domain, converted.png, source=candidate.source, logo_url=logo_url(candidate),
-            sha256=converted.sha256, width=converted.width, height=converted.height))]
+            sha256=converted.sha256, width=converted.width, height=converted.height,
+            alternatives=alternatives(job.candidates, candidate)))]
 
     @_guarded
     async def parse_manifest(self, response: Response) -> Iterable[Any]:

@@ -1,0 +1,111 @@
+"""Logo candidates from a page's own external stylesheets: rules that give the logo element a background-image.
+
+Pure functions (the spider fetches the sheets: crawler.stylesheets). A rule counts when its selector
+matches an element of the page, which is then scored like any element (its own attributes, its header /
+home link / distractor context), or, when it matches none, when the selector itself names a logo (as
+crawler.extract.elements.style_rule_elements does for <style>). URLs resolve against the stylesheet's URL.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from cssselect import SelectorError
+from lxml import etree
+
+from crawler.extract import Candidate, _scored_elements
+from crawler.extract.dom import parse_page, resolve_url
+from crawler.extract.elements import (
+    _CSS_BG_URL,
+    _CSS_COMMENT,
+    _CSS_RULE,
+    Found,
+    _found,
+    _logo_selector,
+)
+from crawler.extract.signals import (
+    LOGO_SIGNALS,
+    SiteSignals,
+    context_features,
+    own_features,
+    src_features,
+)
+
+_PSEUDO = re.compile(r"::?[\w-]+(?:\([^)]*\))?")
+MAX_HEAD = 512 * 1024  # a <head> longer than this (inline scripts and styles) is read this far
+MAX_RULES = 500  # background-image rules matched per sheet (each is one selector query over the page)
+
+
+def stylesheet_urls(html: str | bytes, page_url: str, domain: str, encoding: str | None = None) -> list[str]:
+    """Same-origin ``<link rel=stylesheet>`` URLs of the page's <head>, in document order (print-only last).
+
+    Only the head is parsed (sheets are linked there; the whole page was parsed once already)."""
+    head = _head_of(html)
+    page = parse_page(head, page_url, domain, encoding)
+    origin = _origin(page_url)
+    screen, printed = [], []
+    for el in page.root.iter("link"):
+        rel = set((el.get("rel") or "").lower().split())
+        ref = resolve_url(el.get("href"), page.base)
+        if "stylesheet" not in rel or "alternate" in rel or not ref or ref.startswith("data:"):
+            continue
+        if _origin(ref) != origin or ref in screen or ref in printed:
+            continue
+        (printed if (el.get("media") or "").strip().lower() == "print" else screen).append(ref)
+    return screen + printed
+
+
+def _head_of(html: str | bytes) -> str | bytes:
+    end = html.find(b"</head>" if isinstance(html, bytes) else "</head>")
+    if end < 0:
+        end = html.find(b"</HEAD>" if isinstance(html, bytes) else "</HEAD>")
+    return html[: end if 0 <= end <= MAX_HEAD else MAX_HEAD]
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme, host[4:] if host.startswith("www.") else host
+
+
+def css_candidates(css: str, css_url: str, html: str | bytes, page_url: str, domain: str,
+                   encoding: str | None = None) -> list[Candidate]:
+    """Scored candidates for the background images the sheet gives to the page's logo elements."""
+    rules = [(sel, body) for sel, body in _CSS_RULE.findall(_CSS_COMMENT.sub("", css))
+             if _CSS_BG_URL.search(body)][:MAX_RULES]
+    if not rules:
+        return []
+    page = parse_page(html, page_url, domain, encoding)
+    site = SiteSignals.of(page)
+    found: list[Found] = []
+    for selector_text, body in rules:
+        match = _CSS_BG_URL.search(body)
+        ref = resolve_url(match.group(2), css_url) if match else None
+        if ref is None:
+            continue
+        for selector in selector_text.split(","):
+            item = _rule_element(" ".join(selector.split()), ref, page.root, site)
+            if item is not None:
+                found.append(item)
+                break
+    return _scored_elements(found)
+
+
+def _rule_element(selector: str, ref: str, root: etree._Element, site: SiteSignals) -> Found | None:
+    note = f"stylesheet rule {selector[:60]}"
+    try:
+        elements = root.cssselect(_PSEUDO.sub("", selector) or "*")
+    except (SelectorError, ValueError):
+        elements = []
+    if elements:
+        el = elements[0]
+        features = own_features(el, site, ref) | context_features(el, site)
+        if _logo_selector(selector.lower()):
+            features.add("logo_near")
+        if not features & LOGO_SIGNALS:
+            return None  # a background without logo signals is decoration (as for inline styles)
+        return _found(ref, "css_background", features, note=note)
+    if _logo_selector(selector.lower()):
+        return _found(ref, "css_background", {"logo_near"} | src_features(ref, site), note=note)
+    return None

@@ -1,0 +1,79 @@
+"""The logos spider's stylesheet stage: when a homepage shows no header logo in its markup, read its own
+external stylesheets for a rule that draws one (crawler.extract.css), then go on with the candidates.
+
+Bounded: only pages whose best candidate is below the header-logo tier (most sites never pay a request),
+at most LOGOSIM_MAX_STYLESHEETS same-origin sheets, each refused above LOGOSIM_STYLESHEET_MAXSIZE bytes
+(declared or received) and given the short LOGOSIM_FALLBACK_TIMEOUT; a failed sheet is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from scrapy.http import Request, Response, TextResponse
+from scrapy.settings import Settings
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+PRIORITY_STYLESHEET = 2
+_STAGE = "stylesheet_stage"
+
+
+class StylesheetStage:
+    """Mixed into LogosSpider: ``stylesheet_request`` after parse_home, ``next_candidate`` after the sheets."""
+
+    def init_stylesheets(self, settings: Settings) -> None:
+        from crawler.extract import TIERS
+
+        self.max_stylesheets = settings.getint("LOGOSIM_MAX_STYLESHEETS", 3)
+        self.stylesheet_maxsize = settings.getint("LOGOSIM_STYLESHEET_MAXSIZE", 256 * 1024)
+        self.stylesheet_timeout = settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT", 5.0)
+        self.stylesheet_below = TIERS["header_logo"]
+
+    async def stylesheet_request(self, job: Any, response: TextResponse, candidates: list[Any]) -> Request | None:
+        """The first sheet's request when the page's markup shows no header logo, else None."""
+        if not self.max_stylesheets or (candidates and candidates[0].score >= self.stylesheet_below):
+            return None
+        from crawler.extract.css import stylesheet_urls
+
+        sheets = await maybe_deferred_to_future(deferToThread(
+            stylesheet_urls, response.body, response.url, job.domain, encoding=response.encoding))
+        if not sheets:
+            return None
+        stage = {"sheets": sheets[: self.max_stylesheets], "page": (response.body, response.url, response.encoding)}
+        return self._sheet_request(job, stage)
+
+    def _sheet_request(self, job: Any, stage: dict[str, Any]) -> Request:
+        url = stage["sheets"].pop(0)
+        meta = {"job": job, _STAGE: stage, "download_maxsize": self.stylesheet_maxsize,
+                "download_warnsize": 0, "download_timeout": self.stylesheet_timeout}
+        return Request(url, callback=self.parse_stylesheet, errback=self.stylesheet_failed, meta=meta,
+                       dont_filter=True, priority=PRIORITY_STYLESHEET)
+
+    async def parse_stylesheet(self, response: Response) -> Iterable[Any]:
+        from crawler.extract.css import css_candidates
+
+        job, stage = response.meta["job"], response.meta[_STAGE]
+        self.crawler.stats.inc_value("logosim/stylesheets_read")  # type: ignore[attr-defined]
+        if isinstance(response, TextResponse) and response.status == 200:
+            try:
+                body, page_url, encoding = stage["page"]
+                found = await maybe_deferred_to_future(deferToThread(
+                    css_candidates, response.text, response.url, body, page_url, job.domain, encoding))
+                if found:
+                    job.candidates = sorted(job.candidates + found, key=lambda c: -c.score)
+            except Exception:  # noqa: BLE001 - a bad sheet costs only its own candidates
+                self.logger.exception("stylesheet %s", response.url)  # type: ignore[attr-defined]
+        return self._after_sheet(job, stage)
+
+    def stylesheet_failed(self, failure: Failure) -> list[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        return self._after_sheet(request.meta["job"], request.meta[_STAGE])
+
+    def _after_sheet(self, job: Any, stage: dict[str, Any]) -> list[Any]:
+        if stage["sheets"]:
+            return [self._sheet_request(job, stage)]
+        stage.clear()  # the page's bytes are no longer needed
+        return self.next_candidate(job)  # type: ignore[attr-defined]
