@@ -61,8 +61,8 @@ class ExplainSpider(LogosSpider):
         return await super().parse_home(response)
 
     def finish(self, job: SiteJob, item: LogoItem) -> LogoItem:
-        if item.status != "ok" and not self.explanation.candidates:
-            self.explanation.failure = item.reason
+        if not item.ok and not self.explanation.candidates:
+            self.explanation.failure = item.record.reason
         return super().finish(job, item)
 
 

@@ -27,16 +27,16 @@ class StylesheetStage:
     def init_stylesheets(self, settings: Settings) -> None:
         from crawler.extract import TIERS
 
-        self.max_stylesheets = settings.getint("LOGOSIM_MAX_STYLESHEETS", 3)
-        self.stylesheet_maxsize = settings.getint("LOGOSIM_STYLESHEET_MAXSIZE", 256 * 1024)
-        self.stylesheet_timeout = settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT", 5.0)
+        self.max_stylesheets = settings.getint("LOGOSIM_MAX_STYLESHEETS")
+        self.stylesheet_maxsize = settings.getint("LOGOSIM_STYLESHEET_MAXSIZE")
+        self.stylesheet_timeout = settings.getfloat("LOGOSIM_FALLBACK_TIMEOUT")
         self.stylesheet_below = TIERS["header_logo"]
 
     async def stylesheet_request(self, job: Any, response: TextResponse, candidates: list[Any]) -> Request | None:
         """The first sheet's request when the page's markup shows no header logo, else None."""
         if not self.max_stylesheets or (candidates and candidates[0].score >= self.stylesheet_below):
             return None
-        from crawler.extract.css import stylesheet_urls
+        from crawler.extract import stylesheet_urls
 
         sheets = await maybe_deferred_to_future(deferToThread(
             stylesheet_urls, response.body, response.url, job.domain, encoding=response.encoding))
@@ -53,7 +53,7 @@ class StylesheetStage:
                        dont_filter=True, priority=PRIORITY_STYLESHEET)
 
     async def parse_stylesheet(self, response: Response) -> Iterable[Any]:
-        from crawler.extract.css import css_candidates
+        from crawler.extract import css_candidates
 
         job, stage = response.meta["job"], response.meta[_STAGE]
         self.crawler.stats.inc_value("logosim/stylesheets_read")  # type: ignore[attr-defined]

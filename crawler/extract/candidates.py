@@ -117,10 +117,10 @@ def find_candidates(html: str | bytes, page_url: str, domain: str, *, encoding: 
     site = SiteSignals.of(page)
     found: list[Candidate] = []
     found += _jsonld_candidates(page)
-    found += _scored_elements(html_elements(page, site))
+    found += scored_elements(html_elements(page, site))
     found += _link_candidates(page)
     found += _meta_candidates(page)
-    found += _scored_elements(style_rule_elements(page, site))
+    found += scored_elements(style_rule_elements(page, site))
     found.append(Candidate(urljoin(page_url, "/favicon.ico"), "favicon", TIERS["favicon"], detail="/favicon.ico"))
     rank_brand(found)
     return _best_first(found)
@@ -170,7 +170,7 @@ def _tier_of(features: set[str]) -> str | None:
     return "header_plain" if "header" in features else None
 
 
-def _scored_elements(elements: list[Found]) -> list[Candidate]:
+def scored_elements(elements: list[Found]) -> list[Candidate]:
     out, seen_in_tier = [], dict.fromkeys(TIERS, 0)
     for item in elements:
         tier = _tier_of(item.features)

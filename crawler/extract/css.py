@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from cssselect import SelectorError
 from lxml import etree
 
-from crawler.extract import Candidate, _scored_elements
+from crawler.extract.candidates import Candidate, scored_elements
 from crawler.extract.dom import parse_page, resolve_url
 from crawler.extract.elements import (
     _CSS_BG_URL,
@@ -89,7 +89,7 @@ def css_candidates(css: str, css_url: str, html: str | bytes, page_url: str, dom
             if item is not None:
                 found.append(item)
                 break
-    return _scored_elements(found)
+    return scored_elements(found)
 
 
 def _rule_element(selector: str, ref: str, root: etree._Element, site: SiteSignals) -> Found | None:
