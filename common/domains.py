@@ -130,7 +130,10 @@ def _read_lines(lines: list[str], first_line: int = 1) -> DomainList:
 
 
 def _read_csv(text: str, path: Path) -> DomainList:
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a field over csv's limit (128 KB), a NUL byte, ...: the file is no domain list
+        raise InputError(f"{path}: not a usable CSV file ({exc})") from None
     if not rows:
         return DomainList()
     header = [cell.strip().lower() for cell in rows[0]]

@@ -80,12 +80,14 @@ class AddressGuardMiddleware:
         assert crawler.stats is not None
         return cls(crawler.stats, crawler.settings.getbool(ALLOW_SETTING))
 
-    async def process_request(self, request: Request) -> None:
+    def process_request(self, request: Request) -> Any:
+        """None at once for most requests (no coroutine per request: this runs for every one); only a name
+        to resolve without a proxy returns an awaitable."""
         if self.allow_private:
-            return
+            return None
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https"):
-            return  # data: needs no network; other schemes have no download handler (DOWNLOAD_HANDLERS)
+            return None  # data: needs no network; other schemes have no download handler (DOWNLOAD_HANDLERS)
         host = parts.hostname or ""
         proxy = request.meta.get("proxy")
         if host_verdict(host, proxied=bool(proxy)) is not None:
@@ -93,7 +95,8 @@ class AddressGuardMiddleware:
         if proxy:
             _resolver_trusts(urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname or "")
         elif parse_ip(host) is None:
-            await self._check_answer(request, host)
+            return self._check_answer(request, host)
+        return None
 
     async def _check_answer(self, request: Request, host: str) -> None:
         from twisted.internet import reactor  # imported late: importing it installs a reactor

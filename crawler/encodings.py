@@ -9,7 +9,7 @@ import codecs
 from typing import Any
 
 import webencodings
-from scrapy.http import TextResponse
+from scrapy.http import HtmlResponse
 
 # WHATWG names whose Python codec differs in name only, or which Python lacks (``replacement``: refuse).
 _PYTHON = {"x-user-defined": None, "replacement": None, "iso-8859-8-i": "iso-8859-8", "x-mac-cyrillic": "mac-cyrillic"}
@@ -39,6 +39,6 @@ class WebEncodingMiddleware:
     Placed between HttpCompressionMiddleware (590, which must inflate the body first) and MetaRefresh (580)."""
 
     def process_response(self, request: Any, response: Any) -> Any:
-        if not isinstance(response, TextResponse) or whatwg_codec(response.encoding):
+        if not isinstance(response, HtmlResponse) or whatwg_codec(response.encoding):
             return response
         return response.replace(encoding="utf-8")

@@ -72,3 +72,13 @@ def test_report_and_preprocess_open_only_png(tmp_path: Path):
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
     with pytest.raises(Exception, match="cannot identify"):
         load_logo(eps)
+
+
+def test_a_huge_csv_field_is_one_input_error(tmp_path: Path):
+    from crawler.domains import read_domains
+    from crawler.errors import InputError
+
+    path = tmp_path / "d.csv"
+    path.write_text('domain\nexample.com\n"' + "a" * 200_000 + '"\n')
+    with pytest.raises(InputError, match="not a usable CSV"):
+        read_domains(path)
