@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from fixtureweb.images import mark_bytes, mark_svg
+from fixtureweb.routes import Route
 
 if TYPE_CHECKING:
     from fixtureweb.images import Mark
-    from fixtureweb.sites import Routes, Site
+    from fixtureweb.routes import Routes
+    from fixtureweb.sites import Site
 
 BOMB_KINDS = ("bomb_markers", "bomb_pattern_use", "bomb_ico_use", "bomb_jpeg_scans", "bomb_ico_png",
               "bomb_pattern_tile", "bomb_punycode_svg", "bomb_punycode_page")
@@ -52,9 +54,9 @@ TILE_SIDE = 40000
 PUNYCODE_DIGITS = 640_000
 
 
-def bomb_assets(site: Site, routes: Routes) -> None:
-    """Replace the site's routes with its bomb (lazily: bombs are built only when asked for)."""
-    from fixtureweb.sites import Route, page_body
+def bomb_assets(site: Site, routes: Routes, home_body: bytes) -> None:
+    """Replace the site's routes with its bomb (lazily: bombs are built only when asked for); ``home_body``
+    is the site's ordinary homepage, which the punycode page declares in another encoding."""
 
     k, mark = site.kind, site.brand.mark
     svg = {"bomb_markers": lambda: markers_svg(mark), "bomb_pattern_use": pattern_use_svg,
@@ -68,7 +70,7 @@ def bomb_assets(site: Site, routes: Routes) -> None:
     elif k == "bomb_ico_png":
         routes["/assets/logo.ico"] = lambda: Route(200, "image/x-icon", ico_with_big_png())
     elif k == "bomb_punycode_page":
-        routes["/"] = Route(200, "text/html; charset=punycode", punycode_page(page_body(site)))
+        routes["/"] = Route(200, "text/html; charset=punycode", punycode_page(home_body))
 
 
 def punycode_page(body: bytes) -> bytes:

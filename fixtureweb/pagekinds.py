@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fixtureweb.images import mark_bytes
+from fixtureweb.routes import Route
 
 if TYPE_CHECKING:
-    from fixtureweb.sites import Route, Site
+    from fixtureweb.sites import Site
 
 PAGE_KINDS = ("css_external", "twelve_mb_page")
 PAGE_WEIGHTS = {"css_external": 3.0, "twelve_mb_page": 0.3}
@@ -50,7 +51,6 @@ def page_head_links(site: Site) -> str:
 
 
 def page_assets(site: Site, routes: dict[str, Route | Callable[[], Route]]) -> None:
-    from fixtureweb.sites import Route
 
     if site.kind == "css_external":
         routes["/css/site.css"] = Route(200, "text/css", EXTERNAL_CSS.encode())
@@ -59,7 +59,6 @@ def page_assets(site: Site, routes: dict[str, Route | Callable[[], Route]]) -> N
 
 def page_home(site: Site, home: Route) -> Route:
     """The homepage route for these kinds (the others keep theirs)."""
-    from fixtureweb.sites import Route
 
     if site.kind != "twelve_mb_page":
         return home

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
-from fixtureweb.sites import Route
+from fixtureweb.routes import Route
 
 IMAGE_FORMATS = {".png": ("PNG", "image/png"), ".jpg": ("JPEG", "image/jpeg"), ".jpeg": ("JPEG", "image/jpeg"),
                  ".gif": ("GIF", "image/gif"), ".webp": ("WEBP", "image/webp"), ".ico": ("ICO", "image/x-icon")}

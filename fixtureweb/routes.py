@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -12,3 +13,7 @@ class Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     mode: str = "normal"  # normal | trickle | giant | huge | stream (no length) | flaky (fail once, then the body)
+
+
+# A site's answers by path; a callable is built when first asked for (bombs are big).
+Routes = dict[str, "Route | Callable[[], Route]"]

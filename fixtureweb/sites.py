@@ -29,7 +29,7 @@ from fixtureweb.pagekinds import (
     page_home,
     page_logo_block,
 )
-from fixtureweb.routes import Route
+from fixtureweb.routes import Route, Routes
 from fixtureweb.ssrf import (
     SSRF_EXPECTED,
     SSRF_KINDS,
@@ -328,7 +328,6 @@ def _mark_route(site: Site, fmt: str, size: int = 200, ctype: str | None = None)
     return lambda: _image(ctype or _CTYPES[fmt], mark_bytes(site.brand.mark, fmt, size))
 
 
-Routes = dict[str, "Route | Callable[[], Route]"]
 
 
 def _asset_routes(site: Site) -> Routes:
@@ -418,7 +417,7 @@ def site_routes(site: Site) -> Routes:
     if k in SSRF_KINDS:
         ssrf_routes(site, routes)
     if k in BOMB_KINDS:
-        bomb_assets(site, routes)
+        bomb_assets(site, routes, page_body(site))
     return routes
 
 
