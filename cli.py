@@ -127,7 +127,8 @@ def _crawl_report(summary: Any) -> dict:
     return {"total": summary.total, "skipped": summary.skipped, "ok": summary.ok, "no_logo": summary.no_logo,
             "failed": summary.failed, "found_pct": round(100 * found, 1), "by_source": summary.by_source,
             "by_reason": summary.by_reason,
-            "rejected_lines": [{"line": r.line, "text": r.text, "reason": r.reason} for r in summary.rejected_lines]}
+            "rejected_lines": [{"line": r.line, "text": r.text, "reason": r.reason} for r in summary.rejected_lines],
+            "rejected_total": summary.rejected_total}
 
 
 def _print_crawl(report: dict) -> None:
@@ -138,8 +139,8 @@ def _print_crawl(report: dict) -> None:
     for rejected in report["rejected_lines"][:20]:
         err.print(f"  line {rejected['line']}: {escape(repr(rejected['text']))} skipped ({escape(rejected['reason'])})",
                   highlight=False)
-    if len(report["rejected_lines"]) > 20:
-        err.print(f"  … and {len(report['rejected_lines']) - 20} more unusable lines")
+    if report["rejected_total"] > 20:
+        err.print(f"  … and {report['rejected_total'] - 20} more unusable lines")
 
 
 def _counter_table(title: str, counts: dict[str, int]) -> None:

@@ -24,7 +24,8 @@ class CrawlSummary:
     failed: int
     by_source: dict[str, int] = field(default_factory=dict)
     by_reason: dict[str, int] = field(default_factory=dict)
-    rejected_lines: list[Rejected] = field(default_factory=list)
+    rejected_lines: list[Rejected] = field(default_factory=list)  # the first common.domains.MAX_REJECTS
+    rejected_total: int = 0
 
 
 def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, settings: dict | None = None,
@@ -53,6 +54,7 @@ def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, set
     _raise_refusal(crawler)
     summary = summarise(listing.domains, data_dir)
     summary.skipped, summary.rejected_lines = len(listing.domains) - len(todo), listing.rejected
+    summary.rejected_total = listing.rejected_total
     return summary
 
 

@@ -47,7 +47,7 @@ def test_markup_in_a_domain_line_is_printed_not_parsed(tmp_path: Path, capsys):
     from cli import _print_crawl
 
     report = {"ok": 0, "total": 0, "found_pct": 0.0, "no_logo": 0, "failed": 0, "skipped": 0, "by_source": {},
-              "by_reason": {}, "rejected_lines": [{"line": 1, "text": "[/oops]", "reason": "[bold]x"}]}
+              "by_reason": {}, "rejected_lines": [{"line": 1, "text": "[/oops]", "reason": "[bold]x"}], "rejected_total": 1}
     _print_crawl(report)  # rich would raise MarkupError on "[/oops]"
     assert "[/oops]" in capsys.readouterr().err
     missing = tmp_path / "[/oops].png"
@@ -75,8 +75,8 @@ def test_report_and_preprocess_open_only_png(tmp_path: Path):
 
 
 def test_a_huge_csv_field_is_one_input_error(tmp_path: Path):
-    from crawler.domains import read_domains
-    from crawler.errors import InputError
+    from common.domains import read_domains
+    from common.errors import InputError
 
     path = tmp_path / "d.csv"
     path.write_text('domain\nexample.com\n"' + "a" * 200_000 + '"\n')
