@@ -12,6 +12,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_LOG_LEVEL      log_level         Scrapy's log level under `logosim crawl` (default WARNING)
     LOGOSIM_USER_AGENT     user_agent        the crawler's User-Agent
     LOGOSIM_INDEX_WORKERS  index_workers     processes decoding logos beside the model
+    LOGOSIM_FRONTIER       frontier          redis://HOST:PORT/DB: crawl as one worker of a shared frontier
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ENV = {
     "log_level": "LOGOSIM_LOG_LEVEL",
     "user_agent": "LOGOSIM_USER_AGENT",
     "index_workers": "LOGOSIM_INDEX_WORKERS",
+    "frontier": "LOGOSIM_FRONTIER",
 }
 
 
@@ -49,6 +51,7 @@ class Config:
     log_level: str = "WARNING"
     user_agent: str | None = None
     index_workers: int | None = None
+    frontier: str | None = None  # a shared Redis frontier (crawler/frontier.py); one local list when unset
     proxy: str | None = None  # a forward proxy for the crawl (the demo's web); http_proxy also works
 
     @classmethod

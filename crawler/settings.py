@@ -59,10 +59,14 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 ITEM_PIPELINES = {
     "crawler.pipelines.LogoFilePipeline": 300,
     "crawler.pipelines.ManifestPipeline": 800,
+    "crawler.frontier_worker.FrontierPipeline": 900,  # only with LOGOSIM_FRONTIER: marks the domain done
 }
 LOG_LEVEL = "INFO"
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
 LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
+LOGOSIM_FRONTIER = _ENV.frontier  # redis://HOST:PORT/DB: one worker of a shared crawl (crawler/frontier.py)
+LOGOSIM_FRONTIER_BATCH = 16  # domains leased per Redis round trip
+LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
 LOGOSIM_LOGO_MAX_SIDE = 512
@@ -91,3 +95,4 @@ ROBOTSTXT_OBEY = False
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
 USER_AGENT = _ENV.user_agent or _BROWSER_UA
+LOGOSIM_WORKER = None  # this worker's name on the frontier; default HOST-PID

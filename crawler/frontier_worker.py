@@ -1,0 +1,126 @@
+"""One crawl worker on a shared frontier (setting LOGOSIM_FRONTIER = redis://HOST:PORT/DB): Scrapy's side.
+
+``FrontierPipeline`` (an item pipeline after the manifest's) connects when the spider opens (an unreachable
+server refuses the crawl with one line), ties the data folder to the frontier's id in ``state.json`` (a folder
+of another frontier is refused), marks the folder's recorded domains done, renews this worker's leases every
+third of LOGOSIM_FRONTIER_LEASE, and marks each domain done once its manifest line is written. The spider's
+``start()`` delegates to ``requests()``: queue the input file if there is one, then take leased batches while
+Scrapy asks for start requests, until the queue is empty and no lease is out (another worker's may expire and
+come back, so an idle worker waits for them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor
+from twisted.internet.task import LoopingCall, deferLater
+
+from common.datadir import read_state, update_state
+from common.domains import read_domains
+from common.errors import LogosimError
+from common.manifest import read_manifest
+from crawler.frontier import Frontier, redact, worker_name
+from crawler.items import LogoItem
+from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
+
+logger = logging.getLogger(__name__)
+UNREACHABLE_REASON = "frontier_unreachable"
+FRONTIER_STATE = "frontier"  # the state.json entry: id, url (no password), worker
+
+
+class FrontierPipeline:
+    def __init__(self, crawler: Crawler, url: str) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.url = url
+        self.data_dir = crawl_data_dir(crawler)
+        self.lease = settings.getfloat("LOGOSIM_FRONTIER_LEASE")
+        self.batch = settings.getint("LOGOSIM_FRONTIER_BATCH")
+        self.worker = settings.get("LOGOSIM_WORKER") or worker_name()
+        self.frontier: Frontier | None = None
+        self.held: set[str] = set()  # leased here and not yet finished (taken, in flight, or being written)
+        self._renewal: LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FrontierPipeline:
+        url = crawler.settings.get("LOGOSIM_FRONTIER")
+        if not url:
+            raise NotConfigured("no LOGOSIM_FRONTIER: a single-process crawl")
+        return cls(crawler, url)
+
+    def open_spider(self) -> None:
+        try:
+            self.frontier = Frontier.connect(self.url)
+            self._bind_folder()
+        except LogosimError as exc:
+            assert self.crawler.stats is not None
+            self.crawler.stats.set_value(REFUSAL_STAT, str(exc))
+            logger.error("%s", exc)
+            raise CloseSpider(UNREACHABLE_REASON) from None
+        self.crawler.spider.frontier_worker = self  # type: ignore[union-attr]
+        self._renewal = LoopingCall(self.renew)
+        self._renewal.start(self.lease / 3, now=True)
+
+    def _bind_folder(self) -> None:
+        """state.json names the frontier this folder belongs to; a folder of another one is refused."""
+        assert self.frontier is not None
+        frontier_id = self.frontier.ensure_id()
+        mine = read_state(self.data_dir).get(FRONTIER_STATE, {}).get("id")
+        if mine and mine != frontier_id:
+            raise LogosimError(f"data folder {self.data_dir.root} belongs to frontier {mine}, not to "
+                               f"{redact(self.url)} ({frontier_id}): give this worker its own --data-dir")
+        update_state(self.data_dir, FRONTIER_STATE, id=frontier_id, url=redact(self.url), worker=self.worker)
+        records = read_manifest(self.data_dir.manifest).records
+        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()})
+
+    async def requests(self, spider: Any) -> AsyncIterator[Any]:
+        """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
+        from crawler.spiders.logos import SiteJob
+
+        assert self.frontier is not None
+        if spider.domains_file is not None:
+            listing = read_domains(spider.domains_file)
+            added = self.frontier.load(listing.domains)
+            logger.info("%d domains in %s: %d queued on the frontier, %d were already on it",
+                        len(listing.domains), spider.domains_file, added, len(listing.domains) - added)
+        while True:
+            taken = self.frontier.take(self.worker, self.batch, self.lease)
+            if not taken:
+                if self.frontier.remaining() == (0, 0):
+                    return
+                await maybe_deferred_to_future(deferLater(reactor, min(1.0, self.lease / 4), lambda: None))
+                continue
+            self.held.update(taken)
+            self.crawler.stats.inc_value("logosim/frontier/taken", len(taken))  # type: ignore[union-attr]
+            for domain in taken:
+                spider.pending.add(domain)
+                yield spider.home_request(SiteJob.for_domain(domain), priority=0)
+
+    def renew(self) -> None:
+        if self.frontier is None:
+            return
+        try:
+            self.frontier.renew(self.held, self.lease)
+            self.frontier.heartbeat(self.worker)
+        except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not stop the crawl; the next tick retries
+            logger.warning("could not renew leases on the frontier: %s", exc)
+
+    def process_item(self, item: LogoItem) -> LogoItem:
+        assert self.frontier is not None
+        first = self.frontier.finish(item.domain, item.record.status, self.worker)
+        self.held.discard(item.domain)
+        if not first:
+            self.crawler.stats.inc_value("logosim/frontier/duplicate")  # type: ignore[union-attr]
+        return item
+
+    def close_spider(self) -> None:
+        if self._renewal is not None and self._renewal.running:
+            self._renewal.stop()
+        if self.frontier is not None:
+            self.renew()
