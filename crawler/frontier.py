@@ -166,15 +166,16 @@ class Frontier:
 
     def load(self, domains: Iterable[str], chunk: int = 5000) -> int:
         """Queue the domains not queued before (normalised by the caller); returns how many were new."""
-        self.ensure_id()
         added, batch = 0, []
         for domain in domains:
             batch.append(domain)
             if len(batch) >= chunk:
                 added += int(self._load(keys=[self.keys["seen"], self.keys["queue"]], args=batch))
+                self.ensure_id()  # after the first chunk: a worker that sees the id finds work queued
                 batch = []
         if batch:
             added += int(self._load(keys=[self.keys["seen"], self.keys["queue"]], args=batch))
+        self.ensure_id()
         return added
 
     def mark_known_done(self, records: dict[str, str]) -> None:

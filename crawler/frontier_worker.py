@@ -2,9 +2,10 @@
 
 ``FrontierPipeline`` (an item pipeline after the manifest's) connects when the spider opens (an unreachable
 server refuses the crawl with one line), ties the data folder to the frontier's id in ``state.json`` (a folder
-of another frontier is refused), marks the folder's recorded domains done, renews this worker's leases every
-third of LOGOSIM_FRONTIER_LEASE, and marks each domain done once its manifest line is written. The spider's
-``start()`` delegates to ``requests()``: queue the input file if there is one, then take leased batches while
+of another frontier is refused), marks the folder's recorded domains done, queues the input file if there is one (the frontier's id is made with its first chunk: a worker without a
+file refuses a frontier that has no list yet), renews this worker's leases every third of
+LOGOSIM_FRONTIER_LEASE, and marks each domain done once its manifest line is written. The spider's
+``start()`` delegates to ``requests()``: take leased batches while
 Scrapy asks for start requests, until the queue is empty and no lease is out (another worker's may expire and
 come back, so an idle worker waits for them).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -23,7 +25,7 @@ from twisted.internet.task import LoopingCall, deferLater
 
 from common.datadir import read_state, update_state
 from common.domains import read_domains
-from common.errors import LogosimError
+from common.errors import InputError, LogosimError
 from common.manifest import read_manifest
 from crawler.frontier import Frontier, redact, worker_name
 from crawler.items import LogoItem
@@ -57,38 +59,47 @@ class FrontierPipeline:
     def open_spider(self) -> None:
         try:
             self.frontier = Frontier.connect(self.url)
+            self._load(self.crawler.spider.domains_file)  # type: ignore[union-attr]
             self._bind_folder()
         except LogosimError as exc:
             assert self.crawler.stats is not None
             self.crawler.stats.set_value(REFUSAL_STAT, str(exc))
             logger.error("%s", exc)
-            raise CloseSpider(UNREACHABLE_REASON) from None
+            raise CloseSpider("input_error" if isinstance(exc, InputError) else UNREACHABLE_REASON) from None
         self.crawler.spider.frontier_worker = self  # type: ignore[union-attr]
         self._renewal = LoopingCall(self.renew)
         self._renewal.start(self.lease / 3, now=True)
 
+    def _load(self, domains_file: Path | None) -> None:
+        """This folder's recorded domains are done; then the input file (if any) is queued, minus those."""
+        assert self.frontier is not None
+        records = read_manifest(self.data_dir.manifest).records
+        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()})
+        if domains_file is None:
+            return
+        listing = read_domains(domains_file)
+        added = self.frontier.load(listing.domains)
+        logger.info("%d domains in %s: %d queued on the frontier, %d were already on it",
+                    len(listing.domains), domains_file, added, len(listing.domains) - added)
+
     def _bind_folder(self) -> None:
         """state.json names the frontier this folder belongs to; a folder of another one is refused."""
         assert self.frontier is not None
-        frontier_id = self.frontier.ensure_id()
+        frontier_id = self.frontier.id()
+        if not frontier_id:
+            raise LogosimError(f"frontier {redact(self.url)} holds no list yet: load one with "
+                               "`logosim crawl FILE --frontier URL` (or scrapy crawl logos -a domains=FILE)")
         mine = read_state(self.data_dir).get(FRONTIER_STATE, {}).get("id")
         if mine and mine != frontier_id:
             raise LogosimError(f"data folder {self.data_dir.root} belongs to frontier {mine}, not to "
                                f"{redact(self.url)} ({frontier_id}): give this worker its own --data-dir")
         update_state(self.data_dir, FRONTIER_STATE, id=frontier_id, url=redact(self.url), worker=self.worker)
-        records = read_manifest(self.data_dir.manifest).records
-        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()})
 
     async def requests(self, spider: Any) -> AsyncIterator[Any]:
         """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
         from crawler.spiders.logos import SiteJob
 
         assert self.frontier is not None
-        if spider.domains_file is not None:
-            listing = read_domains(spider.domains_file)
-            added = self.frontier.load(listing.domains)
-            logger.info("%d domains in %s: %d queued on the frontier, %d were already on it",
-                        len(listing.domains), spider.domains_file, added, len(listing.domains) - added)
         while True:
             taken = self.frontier.take(self.worker, self.batch, self.lease)
             if not taken:
