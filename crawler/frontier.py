@@ -74,6 +74,19 @@ redis.call('HSET', KEYS[5], 'last', ARGV[3])
 return 1
 """
 
+# Domains a worker's folder already records (ARGV: domain, status, domain, status, ...): done, and counted
+# if the frontier did not know yet (a worker killed between writing a record and telling the frontier).
+_KNOWN = """
+for i = 1, #ARGV, 2 do
+  redis.call('SADD', KEYS[1], ARGV[i])
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1)
+    redis.call('HINCRBY', KEYS[4], ARGV[i + 1], 1)
+  end
+end
+return 0
+"""
+
 # Queue every domain not seen before (SADD answers 1 only for a new member): loading twice adds nothing.
 _LOAD = """
 local added = 0
@@ -140,6 +153,7 @@ class Frontier:
         self._take = server.register_script(_TAKE)
         self._done = server.register_script(_DONE)
         self._load = server.register_script(_LOAD)
+        self._known = server.register_script(_KNOWN)
 
     @classmethod
     def connect(cls, url: str) -> Frontier:
@@ -178,15 +192,12 @@ class Frontier:
         self.ensure_id()
         return added
 
-    def mark_known_done(self, records: dict[str, str]) -> None:
+    def mark_known_done(self, records: dict[str, str], worker: str = "") -> None:
         """Domains already recorded in a worker's folder (domain -> status): done, never queued again."""
         items = list(records.items())
+        keys = [self.keys["seen"], self.keys["done"], self.keys["stats"], PREFIX + "worker:" + (worker or "known")]
         for start in range(0, len(items), 5000):
-            pipe = self.server.pipeline(transaction=False)
-            for domain, status in items[start:start + 5000]:
-                pipe.sadd(self.keys["seen"], domain)
-                pipe.hsetnx(self.keys["done"], domain, status)
-            pipe.execute()
+            self._known(keys=keys, args=[value for pair in items[start:start + 5000] for value in pair])
 
     # -- leases ----------------------------------------------------------------------------------------------
     def take(self, worker: str, count: int, lease: float) -> list[str]:

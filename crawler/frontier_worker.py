@@ -74,7 +74,7 @@ class FrontierPipeline:
         """This folder's recorded domains are done; then the input file (if any) is queued, minus those."""
         assert self.frontier is not None
         records = read_manifest(self.data_dir.manifest).records
-        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()})
+        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()}, self.worker)
         if domains_file is None:
             return
         listing = read_domains(domains_file)
