@@ -33,6 +33,7 @@ from typing import Any
 from common.errors import LogosimError
 
 PREFIX = "logosim:"
+UNREACHABLE_REASON = "frontier_unreachable"  # a worker's finish_reason when it refused (crawler.runner raises it)
 # A kill must not hang a worker or a CLI: connecting takes at most CONNECT_TIMEOUT seconds, a command
 # SOCKET_TIMEOUT (loopback answers in well under a millisecond; a LAN in a few).
 CONNECT_TIMEOUT, SOCKET_TIMEOUT = 3.0, 10.0

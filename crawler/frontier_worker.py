@@ -20,19 +20,17 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import reactor
 from twisted.internet.task import LoopingCall, deferLater
 
 from common.datadir import read_state, update_state
 from common.domains import read_domains
 from common.errors import InputError, LogosimError
 from common.manifest import read_manifest
-from crawler.frontier import Frontier, redact, worker_name
+from crawler.frontier import UNREACHABLE_REASON, Frontier, redact, worker_name
 from crawler.items import LogoItem
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 
 logger = logging.getLogger(__name__)
-UNREACHABLE_REASON = "frontier_unreachable"
 FRONTIER_STATE = "frontier"  # the state.json entry: id, url (no password), worker
 
 
@@ -97,6 +95,10 @@ class FrontierPipeline:
 
     async def requests(self, spider: Any) -> AsyncIterator[Any]:
         """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
+        from twisted.internet import (
+            reactor,  # here: importing it installs a reactor, Scrapy picks which
+        )
+
         from crawler.spiders.logos import SiteJob
 
         assert self.frontier is not None

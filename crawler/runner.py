@@ -12,7 +12,7 @@ from common.datadir import DataDir
 from common.domains import Rejected, read_domains
 from common.errors import DataDirLocked, InputError, LogosimError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
-from crawler.frontier_worker import UNREACHABLE_REASON
+from crawler.frontier import UNREACHABLE_REASON
 from crawler.pipelines import LOCKED_REASON, REFUSAL_STAT
 
 

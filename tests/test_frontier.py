@@ -197,3 +197,25 @@ def test_three_workers_one_killed_lose_nothing(web, single, frontier_url, tmp_pa
     logos = sorted(p.name for p in (out / "logos").iterdir())
     assert logos == sorted(f"{d}.png" for d, r in merged.items() if r.status == "ok")
     assert [p for folder in (*folders, out) for p in folder.rglob("*.tmp")] == []
+
+
+def test_logosim_crawl_loads_the_file_once_and_a_second_worker_finds_it_done(frontier_url, tmp_path):
+    """`logosim crawl FILE --frontier URL`, then `logosim crawl --frontier URL` elsewhere: nothing is left."""
+    with FixtureWeb(sites=20, seed=2, kinds=["header_png", "jsonld_org", "no_logo", "dead"]) as small:
+        domains = small.write_domains(tmp_path / "domains.txt")
+        env = {**os.environ, **small.proxy_env(), "PYTHONPATH": str(ROOT)}
+        env.pop("LOGOSIM_FRONTIER", None)
+
+        def logosim(*args: str) -> dict:
+            cmd = [sys.executable, "-c", "from cli import app; app()", "crawl", *args, "--frontier", frontier_url,
+                   "--json"]
+            result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr[-3000:]
+            return json.loads(result.stdout)
+
+        first = logosim(str(domains), "--data-dir", str(tmp_path / "a"))
+        second = logosim("--data-dir", str(tmp_path / "b"))
+        again = logosim(str(domains), "--data-dir", str(tmp_path / "a"))  # the file again: nothing re-queued
+    assert first["total"] == len(small.truth) and second["total"] == 0 and again["total"] == len(small.truth)
+    assert mismatches(small.truth, read_manifest(tmp_path / "a" / "manifest.jsonl").records) == []
+    assert Frontier.connect(frontier_url).status().done == len(small.truth)
