@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import redis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -42,6 +43,7 @@ class FrontierPipeline:
         self.data_dir = crawl_data_dir(crawler)
         self.lease = settings.getfloat("LOGOSIM_FRONTIER_LEASE")
         self.batch = settings.getint("LOGOSIM_FRONTIER_BATCH")
+        self.in_progress_max = settings.getint("CONCURRENT_REQUESTS")
         self.worker = settings.get("LOGOSIM_WORKER") or worker_name()
         self.frontier: Frontier | None = None
         self.held: set[str] = set()  # leased here and not yet finished (taken, in flight, or being written)
@@ -95,18 +97,27 @@ class FrontierPipeline:
 
     async def requests(self, spider: Any) -> AsyncIterator[Any]:
         """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
-        from twisted.internet import (
-            reactor,  # here: importing it installs a reactor, Scrapy picks which
-        )
+        # Imported here: importing the reactor installs one, and Scrapy chooses which.
+        from twisted.internet import reactor
 
         from crawler.spiders.logos import SiteJob
 
         assert self.frontier is not None
         while True:
-            taken = self.frontier.take(self.worker, self.batch, self.lease)
+            # Scrapy pulls start requests faster than it downloads them (its scheduler buffers them): take only
+            # while fewer domains than CONCURRENT_REQUESTS are in progress here, so idle workers get the rest.
+            while len(spider.pending) >= self.in_progress_max:
+                await maybe_deferred_to_future(deferLater(reactor, 0.05, lambda: None))
+            try:
+                taken = self.frontier.take(self.worker, self.batch, self.lease)
+                over = not taken and self.frontier.remaining() == (0, 0)
+            except redis.RedisError as exc:  # Redis went away: finish what is held (it is written here), stop
+                logger.error("frontier %s lost (%s): taking no more domains", redact(self.url), exc)
+                self.crawler.stats.set_value("logosim/frontier/lost", str(exc))  # type: ignore[union-attr]
+                return
+            if over:
+                return
             if not taken:
-                if self.frontier.remaining() == (0, 0):
-                    return
                 await maybe_deferred_to_future(deferLater(reactor, min(1.0, self.lease / 4), lambda: None))
                 continue
             self.held.update(taken)
@@ -126,8 +137,13 @@ class FrontierPipeline:
 
     def process_item(self, item: LogoItem) -> LogoItem:
         assert self.frontier is not None
-        first = self.frontier.finish(item.domain, item.record.status, self.worker)
         self.held.discard(item.domain)
+        try:
+            first = self.frontier.finish(item.domain, item.record.status, self.worker)
+        except redis.RedisError as exc:  # the record is on disk: reported when this worker starts again
+            logger.warning("could not mark %s done on the frontier: %s", item.domain, exc)
+            self.crawler.stats.inc_value("logosim/frontier/unreported")  # type: ignore[union-attr]
+            return item
         if not first:
             self.crawler.stats.inc_value("logosim/frontier/duplicate")  # type: ignore[union-attr]
         return item
