@@ -152,21 +152,24 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
     err.print(table)
 
 
+FrontierOpt = Annotated[str | None, typer.Option(
+    "--frontier", help="A shared Redis frontier, redis://HOST:PORT/DB [env LOGOSIM_FRONTIER]: many workers, one list.")]
+
+
 @app.command()
-def crawl(file: Annotated[Path | None, typer.Argument(help="Domains: .parquet (column domain), .csv or .txt")] = None,
+def crawl(file: Annotated[Path | None, typer.Argument(
+              help="Domains: .parquet (column domain), .csv or .txt (with --frontier: queued there; optional)")] = None,
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
-          allow_private_addresses: AllowPrivateOpt = None,
+          frontier: FrontierOpt = None, allow_private_addresses: AllowPrivateOpt = None,
           explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
                                                       help="Print one site's scored logo candidates; write nothing")] = None,
           ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
-    config = _config(data_dir, user_agent=user_agent, allow_private_addresses=allow_private_addresses)
+    config = _config(data_dir, user_agent=user_agent, frontier=frontier,
+                     allow_private_addresses=allow_private_addresses)
     if explain is not None:
         return _explain(config, explain, as_json)
-    if file is None:
-        err.print("[bold red]error:[/] give a domain list FILE (or --explain DOMAIN)", highlight=False)
-        raise typer.Exit(1)
     report = _crawl_report(_guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())))
     _emit_json(report) if as_json else _print_crawl(report)
 
@@ -308,8 +311,12 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="Output fi
 # -- status / run / demo ----------------------------------------------------------------------------------
 @app.command()
 def status(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
-           as_json: JsonOpt = False) -> None:
-    """What the data folder holds: domains, logos found, vectors indexed, when clustered."""
+           as_json: JsonOpt = False, frontier: FrontierOpt = None) -> None:
+    """What the data folder holds: domains, logos found, vectors indexed, when clustered (with --frontier:
+    the whole shared crawl instead)."""
+    if frontier:
+        _print_frontier(_guard(lambda: stages.frontier_status(_config(frontier=frontier))), as_json)
+        return
     info = _guard(lambda: stages.status(_config(data_dir, collection=collection, qdrant_url=qdrant_url)))
     if as_json:
         _emit_json(info)
@@ -318,6 +325,34 @@ def status(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdr
     for key, value in info.items():
         table.add_row(key.replace("_", " "), "-" if value is None else escape(str(value)))
     out.print(table)
+
+
+def _print_frontier(info: dict, as_json: bool) -> None:
+    if as_json:
+        _emit_json(info)
+        return
+    out.print(f"frontier {escape(info['frontier'])} ({info['id'] or 'no list loaded'}): {info['queued']} queued, "
+              f"{info['in_flight']} in flight, {info['done']} done ({info['ok']} ok, {info['no_logo']} no logo, "
+              f"{info['failed']} failed), {info['rate']} domains/s", highlight=False)
+    table = Table("worker", "done", "failed", "in flight", "domains/s", "last seen (s)", box=None, padding=(0, 2))
+    for name, worker in sorted(info["workers"].items()):
+        table.add_row(escape(name), str(worker["done"]), str(worker["failed"]), str(worker["in_flight"]),
+                      str(worker["rate"]), str(worker["last_seen_s"]) + ("" if worker["alive"] else " (gone)"))
+    out.print(table)
+
+
+@app.command()
+def merge(folders: Annotated[list[Path], typer.Argument(help="The workers' data folders (one frontier's)")],
+          data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Merge the data folders of one frontier's workers into --data-dir: one record per domain, ready to index."""
+    summary = _guard(lambda: stages.merge(_config(data_dir), folders))
+    report = {"frontier": summary.frontier, "folders": summary.folders, "domains": summary.domains,
+              "ok": summary.ok, "duplicates": summary.duplicates, "by_folder": summary.by_folder}
+    if as_json:
+        _emit_json(report)
+        return
+    err.print(f"[bold]{summary.domains}[/] domains from {summary.folders} folders ({summary.ok} with a logo, "
+              f"{summary.duplicates} recorded twice, one kept) into {escape(str(_config(data_dir).data_dir))}.")
 
 
 @app.command()

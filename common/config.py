@@ -13,6 +13,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_USER_AGENT     user_agent        the crawler's User-Agent
     LOGOSIM_INDEX_WORKERS  index_workers     processes decoding logos beside the model
     LOGOSIM_ALLOW_PRIVATE_ADDRESSES  allow_private_addresses  1: intranet crawls may reach private addresses
+    LOGOSIM_FRONTIER       frontier          redis://HOST:PORT/DB: crawl as one worker of a shared frontier
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ENV = {
     "user_agent": "LOGOSIM_USER_AGENT",
     "index_workers": "LOGOSIM_INDEX_WORKERS",
     "allow_private_addresses": "LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
+    "frontier": "LOGOSIM_FRONTIER",
 }
 
 
@@ -52,6 +54,7 @@ class Config:
     user_agent: str | None = None
     index_workers: int | None = None
     allow_private_addresses: bool = False  # off by default: no request to loopback/private/link-local...
+    frontier: str | None = None  # a shared Redis frontier (crawler/frontier.py); one local list when unset
     proxy: str | None = None  # a forward proxy for the crawl (the demo's web); http_proxy also works
 
     @classmethod

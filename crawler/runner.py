@@ -10,8 +10,9 @@ from typing import Any
 
 from common.datadir import DataDir
 from common.domains import Rejected, read_domains
-from common.errors import DataDirLocked, InputError
+from common.errors import DataDirLocked, InputError, LogosimError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
+from crawler.frontier import UNREACHABLE_REASON
 from crawler.pipelines import LOCKED_REASON, REFUSAL_STAT
 
 
@@ -28,18 +29,26 @@ class CrawlSummary:
     rejected_total: int = 0
 
 
-def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, settings: dict | None = None,
+def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = False, settings: dict | None = None,
               on_record: Callable[[ManifestRecord], None] | None = None,
               on_start: Callable[[int], None] | None = None) -> CrawlSummary:
     """Crawl every domain of ``domains_file`` not yet in the manifest (all with ``force``); once per process
-    (Scrapy's reactor cannot restart). Raises InputError / DataDirLocked as one-line errors."""
+    (Scrapy's reactor cannot restart). Raises InputError / DataDirLocked as one-line errors.
+
+    With the setting LOGOSIM_FRONTIER this process is one worker of a shared crawl: ``domains_file`` (optional)
+    is queued on the frontier and the worker takes its domains from there (crawler.frontier_worker)."""
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
-    listing = read_domains(domains_file)  # fails early, with one line, on an unusable file
+    shared = bool((settings or {}).get("LOGOSIM_FRONTIER"))
+    if domains_file is None and not shared:
+        raise InputError("no domain list: pass a file (.parquet, .csv or .txt), or a --frontier to work on")
+    # Read early: an unusable file fails with one line before anything starts.
+    listing = read_domains(domains_file) if domains_file is not None else None
     done = set() if force else set(read_manifest(data_dir.manifest).records)
-    todo = [domain for domain in listing.domains if domain not in done]  # planned once, handed to the spider
+    # Planned once and handed to the spider; on a frontier the frontier plans.
+    todo = [domain for domain in listing.domains if domain not in done] if listing and not shared else []
     project = get_project_settings()
     project.setmodule("crawler.settings", priority="project")
     project.update({"LOGOSIM_DATA_DIR": str(data_dir.root), **(settings or {})}, priority="cmdline")
@@ -49,9 +58,13 @@ def run_crawl(domains_file: Path, data_dir: DataDir, *, force: bool = False, set
         def item_scraped(item: Any) -> None:
             on_record(item.record)
         crawler.signals.connect(item_scraped, signal=signals.item_scraped, weak=False)
-    process.crawl(crawler, domains=str(domains_file), force=force, on_start=on_start, todo=todo)
+    process.crawl(crawler, domains=str(domains_file) if domains_file else None, force=force, on_start=on_start,
+                  todo=todo)
     process.start()
     _raise_refusal(crawler)
+    if shared:  # this worker's share of the crawl: what its folder holds
+        return summarise(list(read_manifest(data_dir.manifest).records), data_dir)
+    assert listing is not None
     summary = summarise(listing.domains, data_dir)
     summary.skipped, summary.rejected_lines = len(listing.domains) - len(todo), listing.rejected
     summary.rejected_total = listing.rejected_total
@@ -67,6 +80,8 @@ def _raise_refusal(crawler: Any) -> None:
         raise DataDirLocked(message or "the data folder is in use by another logosim process")
     if reason == "input_error":
         raise InputError(message or "unusable domain list")
+    if reason == UNREACHABLE_REASON:
+        raise LogosimError(message or "the frontier is not reachable")
 
 
 def summarise(domains: list[str], data_dir: DataDir) -> CrawlSummary:

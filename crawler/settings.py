@@ -64,6 +64,7 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 ITEM_PIPELINES = {
     "crawler.pipelines.LogoFilePipeline": 300,
     "crawler.pipelines.ManifestPipeline": 800,
+    "crawler.frontier_worker.FrontierPipeline": 900,  # only with LOGOSIM_FRONTIER: marks the domain done
 }
 LOG_LEVEL = "INFO"
 LOGOSIM_ALLOW_PRIVATE_ADDRESSES = _ENV.allow_private_addresses  # True only for intranet crawls: lets requests reach non-global addresses
@@ -72,6 +73,9 @@ LOGOSIM_CONVERT_DEADLINE = 5.0  # wall-clock seconds per logo; then the worker i
 LOGOSIM_CONVERT_MEMORY_MB = 2048  # a conversion worker's address space (RLIMIT_AS); calibration in crawler/convertpool.py
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
 LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
+LOGOSIM_FRONTIER = _ENV.frontier  # redis://HOST:PORT/DB: one worker of a shared crawl (crawler/frontier.py)
+LOGOSIM_FRONTIER_BATCH = 16  # domains leased per Redis round trip
+LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
 LOGOSIM_LOGO_MAX_SIDE = 512
@@ -103,3 +107,4 @@ SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
 TWISTED_DNS_RESOLVER = "crawler.addressguard.GlobalOnlyResolver"  # refuses non-global answers (DNS rebinding)
 USER_AGENT = _ENV.user_agent or _BROWSER_UA
+LOGOSIM_WORKER = None  # this worker's name on the frontier; default HOST-PID

@@ -62,12 +62,17 @@ SILENT = Reporter()
 
 
 # -- stage 1: crawl or import -----------------------------------------------------------------------
-def crawl(config: Config, file: Path, *, force: bool = False, settings: dict[str, Any] | None = None,
+def crawl(config: Config, file: Path | None, *, force: bool = False, settings: dict[str, Any] | None = None,
           reporter: Reporter = SILENT) -> Any:
-    """Visit every domain of ``file`` not yet in the manifest (all with ``force``); once per process."""
+    """Visit every domain of ``file`` not yet in the manifest (all with ``force``); once per process. With
+    ``config.frontier``: queue ``file`` (if any) on that shared frontier and work on it as one worker."""
     from crawler.runner import run_crawl
 
     data = DataDir.at(config.data_dir)
+    if config.frontier:
+        from crawler.frontier import Frontier
+
+        Frontier.connect(config.frontier)  # unreachable: one line now, before Scrapy starts
     scrapy_settings = crawl_settings(config) | (settings or {})
     with data.locked("crawl"), reporter.task("crawl") as tick:
         counts: Counter[str] = Counter()
@@ -78,7 +83,7 @@ def crawl(config: Config, file: Path, *, force: bool = False, settings: dict[str
 
         summary = run_crawl(file, data, force=force, settings=scrapy_settings, on_record=on_record,
                             on_start=lambda total: tick(total=total))
-        update_state(data, "crawl", finished_at=now_iso(), input=str(file), total=summary.total)
+        update_state(data, "crawl", finished_at=now_iso(), input=str(file or config.frontier), total=summary.total)
     return summary
 
 
@@ -91,6 +96,8 @@ def crawl_settings(config: Config) -> dict[str, Any]:
         settings["LOGOSIM_PROXY"] = config.proxy
     if config.allow_private_addresses:
         settings["LOGOSIM_ALLOW_PRIVATE_ADDRESSES"] = True
+    if config.frontier:
+        settings["LOGOSIM_FRONTIER"] = config.frontier
     return settings
 
 
@@ -271,3 +278,20 @@ def _count_vectors(config: Config) -> int | None:
             return store.count()
     except LogosimError:
         return None  # e.g. another process holds the embedded store right now
+
+
+# -- a crawl shared by many workers ---------------------------------------------------------------------
+def frontier_status(config: Config) -> dict[str, Any]:
+    """The whole shared crawl: queued, in flight, done, failed, per worker, the rate."""
+    from crawler.frontier import Frontier, redact
+
+    if not config.frontier:
+        raise LogosimError("no frontier: pass --frontier redis://HOST:PORT/DB (or set LOGOSIM_FRONTIER)")
+    return {"frontier": redact(config.frontier), **Frontier.connect(config.frontier).status().as_dict()}
+
+
+def merge(config: Config, folders: list[Path]) -> Any:
+    """The workers' data folders of one frontier -> ``config.data_dir``, one record per domain."""
+    from pipeline.merge import merge_folders
+
+    return merge_folders(folders, config.data_dir)

@@ -155,6 +155,11 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         return todo
 
     async def start(self) -> AsyncIterator[Request]:
+        worker = getattr(self, "frontier_worker", None)  # crawler.frontier_worker: setting LOGOSIM_FRONTIER
+        if worker is not None:
+            async for request in worker.requests(self):
+                yield request
+            return
         try:
             todo = self.todo if self.todo is not None else self.plan()
         except InputError as exc:
