@@ -130,9 +130,8 @@ class RealWebProcess:
     def __enter__(self) -> RealWebProcess:
         cmd = [sys.executable, "-m", "fixtureweb.real", "serve", "--pages", str(self.folder),
                "--round", str(self.round_index), "--port", "0"]
-        root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
+        root = str(Path(__file__).resolve().parents[1])  # `python -m` puts its working folder first on sys.path
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line.startswith("PORT "):
