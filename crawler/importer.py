@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
@@ -18,6 +20,7 @@ SOURCE = "import"
 # rejected (no record: the name is not a domain, or a second file for one domain).
 OK_STATUS, FAILED_STATUS, SKIPPED, REJECTED = "ok", "failed", "skipped", "rejected"
 NOT_A_DOMAIN, DUPLICATE = "not_a_domain", "duplicate_domain"
+TIMEOUT = "convert_timeout"
 # Extensions stripped from a file name to find its domain; anything else is part of the name
 # ("example.co.uk" has no extension). None of these is a top-level domain.
 IMAGE_SUFFIXES = frozenset({
@@ -137,15 +140,29 @@ def _count(summary: ImportSummary, status: str, reason: str | None, warning: str
         summary.reasons[key] = summary.reasons.get(key, 0) + 1
 
 
-def _convert_all(jobs: list[_Job], workers: int, limits: Limits) -> Iterator[_Result]:
+def _convert_all(jobs: list[_Job], workers: int, limits: Limits, retry_timeouts: bool = True) -> Iterator[_Result]:
     """Results in job order, converted in worker processes (CPU-bound Python, and each file under a deadline)."""
     paths = [job.path for job in jobs]
     if workers <= 0 or not paths:
         yield from map(convert_file, paths)
         return
-    with ConvertPool(workers if len(paths) >= POOL_MIN_FILES else 1, limits) as pool:
-        for outcome in pool.map(convert_file, paths, window=8 * workers):
+    with ConvertPool(workers if len(paths) >= POOL_MIN_FILES else 1, limits) as pool, ExitStack() as stack:
+        retry: ConvertPool | None = None
+        for path, outcome in zip(paths, pool.map(convert_file, paths, window=8 * workers), strict=True):
+            if isinstance(outcome, ConvertError) and outcome.reason == TIMEOUT and retry_timeouts:
+                # A file that ran out of time beside busy siblings gets one more try alone: a real logo
+                # on a loaded machine passes (the slowest of the 3,318 real ones takes ~1.3 s loaded), a
+                # bomb costs a second deadline. Seen: 1 real logo of 3,318 timed out at load ~8 without it.
+                retry = retry or stack.enter_context(ConvertPool(1, limits))
+                outcome = _outcome_of(retry.submit(convert_file, path))
             yield _Result(None, reason=outcome.reason) if isinstance(outcome, ConvertError) else outcome
+
+
+def _outcome_of(future: Any) -> Any:
+    try:
+        return future.result()
+    except ConvertError as exc:
+        return exc
 
 
 def convert_file(path: Path) -> _Result:

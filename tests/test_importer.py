@@ -154,3 +154,24 @@ def test_real_corpus_whole_converts_at_least_99_7_percent(shared_data: Path, tmp
     records = read_manifest(data.manifest).records
     assert len(records) == summary.total
     assert sum(1 for r in records.values() if r.status == "ok" and (data.root / r.logo_path).is_file()) == summary.ok
+
+
+def test_a_bomb_times_out_once_retried_and_the_rest_converts(tmp_path: Path) -> None:
+    """Each file has a deadline; a timed-out file gets one more try alone, then is recorded convert_timeout."""
+    import time
+
+    from crawler.convertpool import Limits
+    from fixtureweb.bombs import pattern_use_svg
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bomb.com.svg").write_bytes(pattern_use_svg())  # ~18 s of cairosvg without a deadline
+    (src / "fine.com.png").write_bytes(png(logo(colour=RED)))
+    data = DataDir(tmp_path / "data")
+    started = time.monotonic()
+    summary = import_folder(src, data, workers=1, limits=Limits(deadline_s=1.0, cpu_s=3))
+    elapsed = time.monotonic() - started
+    records = read_manifest(data.manifest).records
+    assert records["bomb.com"].reason == "convert_timeout" and records["fine.com"].status == "ok"
+    assert summary.reasons == {"convert_timeout": 1}
+    assert elapsed < 12  # two 1 s deadlines and two worker starts, not the bomb's ~18 s
