@@ -1,0 +1,94 @@
+"""Near-duplicate evidence of one logo, stored in the payload beside ``phash``: what the strong grouping tiers compare.
+
+* ``pixels``: sha256 of the decoded picture (size + RGBA, fully transparent pixels zeroed): the same picture
+  in another encoding (PNG re-saved, a data: URI, an SVG serialised differently) has the same digest.
+* ``nhash``: perceptual hashes (DCT phash + gradient dhash, 64 bits each, hex) of the *trimmed, unpadded*
+  logo composited on the background its brightness calls for, so margins, padding, scale and JPEG noise do
+  not move it; ``aspect`` (width / height of that trimmed picture) keeps a square mark apart from a word-mark
+  that a 32x32 hash squashes alike.
+* ``shash``: the same two hashes of the logo's *foreground mask* (pixels that differ from the margin /
+  background): a recoloured, dark or light variant of a logo keeps its shape and so its mask.
+
+Every hash is computed on a copy shrunk to ``WORK_SIDE``: the hashes look at 32x32 pixels at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageChops
+
+from indexer.preprocess import LIGHT, MARGIN_TOLERANCE, _margin_colour, composite
+
+WORK_SIDE = 256
+# Below this many foreground pixels (of the trimmed, shrunk picture) the mask says nothing about shape.
+MIN_MASK_PIXELS = 16
+
+
+@dataclass(frozen=True)
+class Features:
+    pixels: str
+    nhash: str  # 32 hex digits: phash (16) + dhash (16) of the trimmed picture
+    shash: str  # 32 hex digits: phash + dhash of its foreground mask ("" when the mask is empty)
+    aspect: float
+
+    def payload(self) -> dict[str, str | float]:
+        return {"pixels": self.pixels, "nhash": self.nhash, "shash": self.shash, "aspect": round(self.aspect, 4)}
+
+
+def pixel_digest(image: Image.Image) -> str:
+    rgba = np.array(image.convert("RGBA"), dtype=np.uint8)
+    rgba[rgba[..., 3] == 0] = 0  # invisible pixels carry whatever colour the encoder left there
+    digest = hashlib.sha256(f"{image.width}x{image.height}:".encode())
+    digest.update(rgba.tobytes())
+    return digest.hexdigest()
+
+
+def features(image: Image.Image) -> Features:
+    """All near-duplicate evidence of an RGBA logo (as decoded by ``indexer.preprocess.load_logo``)."""
+    small = image.convert("RGBA")
+    if max(small.size) > WORK_SIDE:
+        small.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
+    content, mask = _content_and_mask(small)
+    shape = _hashes(mask) if np.count_nonzero(np.asarray(mask)) >= MIN_MASK_PIXELS else ""
+    return Features(pixel_digest(image), _hashes(content), shape, content.width / max(content.height, 1))
+
+
+def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """The trimmed picture and its shape: the alpha channel where the logo has one (colours do not matter,
+    white parts inside a coloured mark included), else the pixels that differ from the uniform margin."""
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] < 255:
+        box = alpha.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
+        cropped = rgba.crop(box) if box else rgba
+        content, _ = composite(cropped)
+        inner, _margin = _trim_box(content)  # an opaque picture with its own margin, padded with transparency
+        return content.crop(inner), cropped.getchannel("A").crop(inner).point(lambda v: 255 if v >= 128 else 0)
+    rgb = rgba.convert("RGB")
+    box, margin = _trim_box(rgb)
+    content = rgb.crop(box)
+    return content, foreground_mask(content, margin or LIGHT)
+
+
+def _trim_box(rgb: Image.Image) -> tuple[tuple[int, int, int, int], tuple[int, int, int] | None]:
+    """The box inside a uniform margin (the whole picture when there is none) and the margin's colour."""
+    margin = _margin_colour(rgb)
+    whole = (0, 0, rgb.width, rgb.height)
+    if margin is None:
+        return whole, None
+    box = foreground_mask(rgb, margin).getbbox()
+    return (box or whole), margin
+
+
+def foreground_mask(content: Image.Image, margin: tuple[int, int, int] = LIGHT) -> Image.Image:
+    """White where the picture differs from its margin colour: the logo's shape, whatever its colours."""
+    difference = ImageChops.difference(content, Image.new("RGB", content.size, margin)).convert("L")
+    return difference.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0)
+
+
+def _hashes(picture: Image.Image) -> str:
+    import imagehash
+
+    return f"{imagehash.phash(picture)}{imagehash.dhash(picture)}"
