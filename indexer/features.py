@@ -25,6 +25,10 @@ from indexer.preprocess import LIGHT, MARGIN_TOLERANCE, _margin_colour, composit
 WORK_SIDE = 256
 # Below this many foreground pixels (of the trimmed, shrunk picture) the mask says nothing about shape.
 MIN_MASK_PIXELS = 16
+# A mask covering more than MAX_FILL of its box is a box, not a shape: on the 3,318 real logos, before this
+# check, boxed logos (axa, lidl, wwf, norauto, ...) met each other at distance 0 (435 cross-brand pairs
+# within 8 bits); MIN_FILL drops hairlines.
+MAX_FILL, MIN_FILL = 0.9, 0.02
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,14 @@ def features(image: Image.Image) -> Features:
     if max(small.size) > WORK_SIDE:
         small.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
     content, mask = _content_and_mask(small)
-    shape = _hashes(mask) if np.count_nonzero(np.asarray(mask)) >= MIN_MASK_PIXELS else ""
+    shape = _hashes(mask) if _shaped(mask) else ""
     return Features(pixel_digest(image), _hashes(content), shape, content.width / max(content.height, 1))
+
+
+def _shaped(mask: Image.Image) -> bool:
+    """A mask that is nearly all foreground (a logo on its own opaque box) or nearly empty has no shape."""
+    fill = np.count_nonzero(np.asarray(mask)) / max(mask.width * mask.height, 1)
+    return np.count_nonzero(np.asarray(mask)) >= MIN_MASK_PIXELS and MIN_FILL <= fill <= MAX_FILL
 
 
 def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
@@ -65,7 +75,12 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
         cropped = rgba.crop(box) if box else rgba
         content, _ = composite(cropped)
         inner, _margin = _trim_box(content)  # an opaque picture with its own margin, padded with transparency
-        return content.crop(inner), cropped.getchannel("A").crop(inner).point(lambda v: 255 if v >= 128 else 0)
+        content = content.crop(inner)
+        mask = cropped.getchannel("A").crop(inner).point(lambda v: 255 if v >= 128 else 0)
+        if not _shaped(mask):  # a boxed logo: its shape is what differs from the box's colour
+            box_colour = _margin_colour(content)
+            mask = foreground_mask(content, box_colour) if box_colour else mask
+        return content, mask
     rgb = rgba.convert("RGB")
     box, margin = _trim_box(rgb)
     content = rgb.crop(box)

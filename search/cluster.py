@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -347,16 +348,35 @@ def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], 
 
 
 def write_labels(store: LogoStore, result: ClusterResult) -> None:
-    """One set_payload call per label, so HTTP users can filter on ``cluster``."""
+    """Payload ``cluster`` (one set_payload call per label, so HTTP users can filter on it) and ``evidence``
+    (per grouped domain: which tier joined it, at what distance, via which fellow member; null otherwise)."""
     by_label: dict[int, list[str]] = {}
     for domain, label in result.labels.items():
         by_label.setdefault(label, []).append(domain)
     for label, domains in sorted(by_label.items()):
-        store.set_payload(sorted(domains), {"cluster": label})
+        store.set_payload(sorted(domains), {"cluster": label, "evidence": None})
+    for domain, explained in sorted(result.evidence.items()):
+        store.set_payload([domain], {"evidence": explained})
+
+
+def evidence_json(result: ClusterResult) -> dict[str, Any]:
+    """clusters_evidence.json: per group, each member's tier, distance and fellow; the thresholds and the
+    embedding tier's calibration (threshold for which model, or why it abstained)."""
+    params = result.params
+    return {"thresholds": {key: params.get(key) for key in ("near_distance", "shape_distance", "aspect_log_ratio",
+                                                             "phash_distance")},
+            "embedding_tier": params.get("calibration"),
+            "groups": {str(label): [{"domain": d, **result.evidence.get(d, {"tier": result.tier.get(d)})}
+                                    for d in domains] for label, domains in sorted(result.groups.items())}}
+
+
+def evidence_path(data_dir: DataDir) -> Path:
+    return data_dir.clusters.with_name("clusters_evidence.json")
 
 
 def write_outputs(result: ClusterResult, data_dir: DataDir) -> None:
-    """clusters.json: {"<label>": [domains], "-1": [outliers]}, written atomically."""
+    """clusters.json: {"<label>": [domains], "-1": [outliers]}, and clusters_evidence.json beside it, atomically."""
     data: dict[str, list[str]] = {str(label): sorted(ds) for label, ds in sorted(result.groups.items())}
     data["-1"] = sorted(result.outliers)
     atomic_write_text(data_dir.clusters, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(evidence_path(data_dir), json.dumps(evidence_json(result), indent=1, ensure_ascii=False) + "\n")
