@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops
 
-from indexer.preprocess import LIGHT, MARGIN_TOLERANCE, _margin_colour, composite
+from indexer.preprocess import LIGHT, MARGIN_TOLERANCE, composite
 
 WORK_SIDE = 256
 # Below this many foreground pixels (of the trimmed, shrunk picture) the mask says nothing about shape.
@@ -29,6 +29,10 @@ MIN_MASK_PIXELS = 16
 # check, boxed logos (axa, lidl, wwf, norauto, ...) met each other at distance 0 (435 cross-brand pairs
 # within 8 bits); MIN_FILL drops hairlines.
 MAX_FILL, MIN_FILL = 0.9, 0.02
+# The margin colour of an opaque picture needs only hold this share of its frame (the model's trim asks 0.9):
+# a mark touching one edge, flattened to JPEG on white, otherwise kept its whole canvas, and so another
+# aspect ratio and hash than the transparent original (18 bits, aspect 1.6 against 1.7, on the family fixture).
+FRAME_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
         content = content.crop(inner)
         mask = cropped.getchannel("A").crop(inner).point(lambda v: 255 if v >= 128 else 0)
         if not _shaped(mask):  # a boxed logo: its shape is what differs from the box's colour
-            box_colour = _margin_colour(content)
+            box_colour = _frame_colour(content)
             mask = foreground_mask(content, box_colour) if box_colour else mask
         return content, mask
     rgb = rgba.convert("RGB")
@@ -87,9 +91,19 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
     return content, foreground_mask(content, margin or LIGHT)
 
 
+def _frame_colour(rgb: Image.Image) -> tuple[int, int, int] | None:
+    """The colour of most of the outer frame (FRAME_SHARE), or None when no colour holds that much of it."""
+    pixels = np.asarray(rgb, dtype=np.int16)
+    frame = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    median = np.median(frame, axis=0)
+    if (np.abs(frame - median).max(axis=1) <= MARGIN_TOLERANCE).mean() < FRAME_SHARE:
+        return None
+    return tuple(int(v) for v in median)  # type: ignore[return-value]
+
+
 def _trim_box(rgb: Image.Image) -> tuple[tuple[int, int, int, int], tuple[int, int, int] | None]:
     """The box inside a uniform margin (the whole picture when there is none) and the margin's colour."""
-    margin = _margin_colour(rgb)
+    margin = _frame_colour(rgb)
     whole = (0, 0, rgb.width, rgb.height)
     if margin is None:
         return whole, None

@@ -116,12 +116,14 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     say("joining identical files, identical pixels, near-identical pictures and shapes")
     edges = _strong_edges(feats, sha256s, hashes, present, informative, kept_out, distance)
     best = _apply(edges, union)
+    strong_s = time.perf_counter() - started
     say("grouping embeddings with HDBSCAN under a calibrated threshold")
     params, tier = _embedding_tier(np.asarray(vectors, dtype=np.float32), informative, edges, union, best,
                                    min_cluster_size, min_samples, pca_dims, model)
     params.update(phash_distance=distance, blank_phash=int(blank.sum()), flagged=int(kept_out.sum()), points=n,
                   near_distance=evidence.NEAR_DISTANCE, shape_distance=evidence.SHAPE_DISTANCE,
                   aspect_log_ratio=evidence.ASPECT_LOG_RATIO, tuned=False)
+    params.setdefault("stages", {})["strong_tiers_s"] = round(strong_s, 2)
     if tune:
         params["tune"] = "nothing to tune: the embedding tier's threshold is calibrated on the data"
     result = _result(list(domains), union.roots(), best, kept_out)
@@ -189,9 +191,11 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[ev
     if len(index) < 3:
         info["calibration"] = {"model": model, "threshold": None, "abstained": "fewer than 3 logos"}
         return info, labels
+    started = time.perf_counter()
     norms = np.linalg.norm(vectors[index], axis=1, keepdims=True)
     points = grouping.reduce(vectors[index] / np.maximum(norms, 1e-12), pca_dims)
     info["pca_dims"] = int(points.shape[1])
+    stages = info["stages"] = {"pca_s": round(time.perf_counter() - started, 2)}
     local = np.full(len(vectors), -1, dtype=np.int64)
     local[index] = np.arange(len(index))
     exact = _UnionFind(len(vectors))  # the same file or pixels: equal vectors, which prove nothing about scale
@@ -203,8 +207,12 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[ev
                       dtype=np.int64).reshape(-1, 2)
     roots = union.roots()[index]
     sizes = np.bincount(roots, minlength=len(vectors))
+    started = time.perf_counter()
     calibration = embedtier.calibrate(points, proven, np.where(sizes[roots] > 1, roots, -1), model)
+    stages["calibrate_s"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
     tier = embedtier.cluster(points, calibration, min_cluster_size, min_samples or 1)
+    stages["knn_hdbscan_s"] = round(time.perf_counter() - started, 2)
     info["calibration"] = calibration.to_dict()
     info.update(tier.info)
     labels[index] = tier.labels
