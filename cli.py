@@ -291,9 +291,10 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
 @app.command()
 def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
             min_cluster_size: Annotated[int, typer.Option("--min-cluster-size", min=2)] = 2,
-            tune: Annotated[bool, typer.Option("--tune", help="Pick HDBSCAN's parameters automatically.")] = False,
+            tune: Annotated[bool, typer.Option("--tune", help="No effect: the embedding tier calibrates itself.")] = False,
             as_json: JsonOpt = False) -> None:
-    """Group logos (identical file, near-identical image, then HDBSCAN); write clusters.json and report.html."""
+    """Group logos (identical file or pixels, near-identical picture, same shape, then calibrated embeddings);
+    write clusters.json, clusters_evidence.json and report.html."""
     data = DataDir.at(data_dir)
     result, report_path = _guard(lambda: do_cluster(data, qdrant_url, collection, min_cluster_size, tune))
     _emit_json(_cluster_json(result)) if as_json else _print_groups(result, report_path)

@@ -22,7 +22,7 @@ from search.cluster import FEATURE_FIELDS, cluster_vectors
 @pytest.fixture(scope="module")
 def families(tmp_path_factory):
     root = tmp_path_factory.mktemp("families")
-    truth, result = run(root, brands=6, loners=16, weights="random", seed=1)
+    truth, result = run(root, brands=4, loners=12, weights="random", seed=1)
     return root, truth, result
 
 
