@@ -137,3 +137,11 @@ def test_renders_in_headless_chromium(built, tmp_path: Path) -> None:
     assert pixels.std() > 20  # thumbnails, text and the map, not a blank page
     top = pixels[:400]
     assert (top < 128).mean() > 0.01  # the header and first groups show dark text/logos near the top
+
+
+def test_thumbnails_show_the_evidence_that_joined_them(built) -> None:
+    data_dir, result, _domains = built
+    page = data_dir.report.read_text(encoding="utf-8")
+    for domain, explained in result.evidence.items():
+        assert f"d={explained['distance']:g} ~{explained['via']}" in page, domain
+    assert "embedding tier" in page  # the calibration line: a threshold for the model, or why it abstained
