@@ -33,6 +33,9 @@ MAX_FILL, MIN_FILL = 0.9, 0.02
 # a mark touching one edge, flattened to JPEG on white, otherwise kept its whole canvas, and so another
 # aspect ratio and hash than the transparent original (18 bits, aspect 1.6 against 1.7, on the family fixture).
 FRAME_SHARE = 0.5
+# Below this perimeter^2 / area a mask is a plain badge (disc, rounded box): on the real logos, circular badges
+# of unrelated brands (CED, Toyota, TBWA, Ubicast, Skoda, Truly Nolen) met at shape distance 0-8 before it.
+BADGE_PLAINNESS = 30.0
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,33 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
         if not _shaped(mask):  # a boxed logo: its shape is what differs from the box's colour
             box_colour = _frame_colour(content)
             mask = foreground_mask(content, box_colour) if box_colour else mask
-        return content, mask
+        return content, _inside_badge(content, mask)
     rgb = rgba.convert("RGB")
     box, margin = _trim_box(rgb)
     content = rgb.crop(box)
-    return content, foreground_mask(content, margin or LIGHT)
+    return content, _inside_badge(content, foreground_mask(content, margin or LIGHT))
+
+
+def _inside_badge(content: Image.Image, mask: Image.Image) -> Image.Image:
+    """A silhouette as plain as a disc or a rounded box is a badge, not a shape: what differs from the badge's
+    own main colour is (the letters inside a circle). Plainness is perimeter^2 / area: 4*pi*0.8 ~ 10 for a
+    pixel disc, 16 for a square, hundreds for a word-mark."""
+    on = np.asarray(mask) > 0
+    area = int(on.sum())
+    if area < MIN_MASK_PIXELS:
+        return mask
+    inner = on.copy()
+    inner[1:, :] &= on[:-1, :]
+    inner[:-1, :] &= on[1:, :]
+    inner[:, 1:] &= on[:, :-1]
+    inner[:, :-1] &= on[:, 1:]
+    perimeter = area - int(inner.sum())
+    if perimeter * perimeter / area >= BADGE_PLAINNESS:
+        return mask
+    pixels = np.asarray(content, dtype=np.int16)
+    main = np.median(pixels[on], axis=0)
+    differs = (np.abs(pixels - main).max(axis=2) > MARGIN_TOLERANCE) & on
+    return Image.fromarray((differs * 255).astype(np.uint8), "L")
 
 
 def _frame_colour(rgb: Image.Image) -> tuple[int, int, int] | None:
