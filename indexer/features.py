@@ -33,6 +33,8 @@ MAX_FILL, MIN_FILL = 0.9, 0.02
 # a mark touching one edge, flattened to JPEG on white, otherwise kept its whole canvas, and so another
 # aspect ratio and hash than the transparent original (18 bits, aspect 1.6 against 1.7, on the family fixture).
 FRAME_SHARE = 0.5
+# A transparent logo with at least this share of near-white opaque pixels is flattened on black, not white.
+WHITE_SHARE = 0.05
 # Below this perimeter^2 / area a mask is a plain badge (disc, rounded box): on the real logos, circular badges
 # of unrelated brands (CED, Toyota, TBWA, Ubicast, Skoda, Truly Nolen) met at shape distance 0-8 before it.
 BADGE_PLAINNESS = 15.0
@@ -80,7 +82,7 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
     if alpha.getextrema()[0] < 255:
         box = alpha.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
         cropped = rgba.crop(box) if box else rgba
-        content, _ = composite(cropped)
+        content = _on_contrast(cropped)
         inner, _margin = _trim_box(content)  # an opaque picture with its own margin, padded with transparency
         content = content.crop(inner)
         mask = cropped.getchannel("A").crop(inner).point(lambda v: 255 if v >= 128 else 0)
@@ -124,6 +126,20 @@ def _frame_colour(rgb: Image.Image) -> tuple[int, int, int] | None:
     if (np.abs(frame - median).max(axis=1) <= MARGIN_TOLERANCE).mean() < FRAME_SHARE:
         return None
     return tuple(int(v) for v in median)  # type: ignore[return-value]
+
+
+def _on_contrast(rgba: Image.Image) -> Image.Image:
+    """Flatten where every part stays visible: white parts of a transparent logo vanish on white (two demo
+    brands, a ring around a white ring and a ring around white bars, were 1 bit apart), so a logo with a
+    share of near-white pixels goes on black; otherwise on the background its brightness calls for."""
+    pixels = np.asarray(rgba)
+    opaque = pixels[..., 3] >= 128
+    white = opaque & (pixels[..., :3].min(axis=2) >= 255 - MARGIN_TOLERANCE)
+    if opaque.any() and white.sum() / opaque.sum() >= WHITE_SHARE:
+        flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    return composite(rgba)[0]
 
 
 def _trim_box(rgb: Image.Image) -> tuple[tuple[int, int, int, int], tuple[int, int, int] | None]:

@@ -28,12 +28,13 @@ ASPECT_LOG_RATIO = 0.2
 # were daikin* SVGs that render as a bare triangle and digi-intl.co.jp's triangle: the same picture, not the
 # same brand (false-merge rate 2.0e-6 per pair).
 NEAR_DISTANCE = 20
-# Same calibration, foreground masks: at 12 bits the shape tier keeps dark 0.949, light 0.935, hue-rotated
-# 0.986, webp 0.977 of the variants (at 8: 0.937 / 0.912 / 0.980; at 16: 0.957 / 0.949 / 0.992). Its 415
-# cross-family negatives within 12 bits were, apart from one brand under two names, boxed logos (axa, lidl,
-# wwf: a full-box mask) and round badges (CED, Toyota, TBWA, Ubicast): the box and badge rules of
-# indexer.features now give those their inner shape (checked on those logos: 52-81 bits apart after).
-SHAPE_DISTANCE = 12
+# Same calibration, foreground masks: at 8 bits the shape tier keeps dark 0.937, light 0.912, hue-rotated
+# 0.980, webp 0.970 of the variants (at 12: 0.949 / 0.935 / 0.986, but two demo brands, a white square in a
+# disc and a white disc in a square, met at 9; at 16: 0.957 / 0.949 / 0.992). Its cross-family negatives were,
+# apart from one brand under two names, boxed logos (axa, lidl, wwf: a full-box mask) and round badges (CED,
+# Toyota, TBWA, Ubicast): the box and badge rules of indexer.features now give those their inner shape
+# (checked on those logos: 52-81 bits apart after).
+SHAPE_DISTANCE = 8
 
 TIERS = ("sha256", "pixels", "near", "shape", "embedding")
 
