@@ -111,8 +111,7 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
         for x, y in pairs:
             for p in holders[x]:
                 for q in holders[y]:
-                    if p <= q:
-                        candidates.add((p, q))
+                    candidates.add((min(p, q), max(p, q)))
     members: dict[int, list[int]] = {}
     for position, value_row in enumerate(inverse):
         members.setdefault(int(value_row), []).append(int(index[position]))
