@@ -263,10 +263,9 @@ def _clusters_json(result: Any) -> dict[str, list[str]]:
 def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
     tiers = Counter(result.tier.values())
     err.print(f"[bold]{len(result.groups)}[/] groups over {sum(len(g) for g in result.groups.values())} domains, "
-              f"{len(result.outliers)} outliers (joined by identical file: {tiers.get('sha256', 0)}, "
-              f"identical pixels: {tiers.get('pixels', 0)}, near-identical image: "
-              f"{tiers.get('near', 0) + tiers.get('phash', 0)}, same shape: {tiers.get('shape', 0)}, "
-              f"embeddings: {tiers.get('hdbscan', 0)}"
+              f"{len(result.outliers)} outliers (joined by file {tiers.get('sha256', 0)}, pixels "
+              f"{tiers.get('pixels', 0)}, near {tiers.get('near', 0) + tiers.get('phash', 0)}, shape "
+              f"{tiers.get('shape', 0)}, embeddings {tiers.get('hdbscan', 0)}"
               + (f"; {tiers['placeholder']} tiny or one-colour logos left out" if tiers.get("placeholder") else "")
               + f") in {result.seconds:.1f} s.")
     table = Table(title="largest groups", title_justify="left")
