@@ -231,8 +231,9 @@ def index(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdra
 def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
     tiers = Counter(result.tier.values())
     err.print(f"[bold]{len(result.groups)}[/] groups over {sum(len(g) for g in result.groups.values())} domains, "
-              f"{len(result.outliers)} outliers (joined by identical file: {tiers.get('sha256', 0)}, "
-              f"near-identical image: {tiers.get('phash', 0)}, embeddings: {tiers.get('hdbscan', 0)}"
+              f"{len(result.outliers)} outliers (joined by file {tiers.get('sha256', 0)}, pixels "
+              f"{tiers.get('pixels', 0)}, near {tiers.get('near', 0) + tiers.get('phash', 0)}, shape "
+              f"{tiers.get('shape', 0)}, embeddings {tiers.get('hdbscan', 0)}"
               + (f"; {tiers['placeholder']} tiny or one-colour logos left out" if tiers.get("placeholder") else "")
               + f") in {result.seconds:.1f} s.")
     table = Table(title="largest groups", title_justify="left")
@@ -243,19 +244,34 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
         shown = ", ".join(domains[:6]) + (f", … (+{len(domains) - 6})" if len(domains) > 6 else "")
         table.add_row(str(label), str(len(domains)), escape(shown))
     err.print(table)
+    calibration = result.params.get("calibration") or {}
+    if calibration.get("abstained"):
+        err.print(f"embedding tier abstained for {escape(str(calibration.get('model') or 'these vectors'))}: "
+                  f"{escape(str(calibration['abstained']))}")
+    elif calibration.get("threshold") is not None:
+        err.print(f"embedding tier: distance <= {calibration['threshold']:.4f} for "
+                  f"{escape(str(calibration.get('model')))} (false-merge rate {calibration['false_merge_rate']:.1e}, "
+                  f"keeps {calibration['recall']:.0%} of {calibration['positives']} proven pairs)")
     err.print(f"report: [bold]{escape(str(report_path))}[/]")
 
 
 @app.command()
 def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
             min_cluster_size: MinClusterOpt = 2,
-            tune: Annotated[bool, typer.Option("--tune", help="Pick HDBSCAN's parameters automatically.")] = False,
+            tune: Annotated[bool, typer.Option("--tune", help="No effect: the embedding tier calibrates itself.")] = False,
             as_json: JsonOpt = False) -> None:
-    """Group logos (identical file, near-identical image, then HDBSCAN); write clusters.json and report.html."""
+    """Group logos (identical file or pixels, near-identical picture, same shape, then calibrated embeddings);
+    write clusters.json, clusters_evidence.json and report.html."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
     options = ClusterOptions(min_cluster_size=min_cluster_size, tune=tune)
     result, report_path = _guard(lambda: stages.cluster(config, options, reporter=RichReporter()))
-    _emit_json(clusters_json(result)) if as_json else _print_groups(result, report_path)
+    _emit_json(_cluster_json(result)) if as_json else _print_groups(result, report_path)
+
+
+def _cluster_json(result: Any) -> dict[str, Any]:
+    from search.cluster import evidence_json
+
+    return {"clusters": clusters_json(result), **evidence_json(result)}
 
 
 # -- similar / export -------------------------------------------------------------------------------------
@@ -264,16 +280,25 @@ WARNINGS = {"placeholder_blank": "a single colour", "placeholder_tiny": "tiny"}
 
 def _similar_json(result: Any) -> dict:
     return {"query": result.query, "warning": result.warning,
-            "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster}
-                        for n in result.results]}
+            "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster,
+                         "evidence": n.evidence, "group_evidence": n.group_evidence} for n in result.results]}
+
+
+def _evidence_text(evidence: dict | None) -> str:
+    if not evidence:
+        return ""
+    text = f"{evidence['tier']} d={evidence['distance']:g}"
+    return text + (f" ~{evidence['via']}" if evidence.get("via") else "")
 
 
 def _print_similar(result: Any) -> None:
     table = Table(title=f"logos like {escape(result.query)} ({result.kind})", title_justify="left")
-    for name, justify in (("rank", "right"), ("domain", "left"), ("score", "right"), ("group", "right")):
+    for name, justify in (("rank", "right"), ("domain", "left"), ("score", "right"), ("group", "right"),
+                          ("evidence", "left"), ("in its group by", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rank, n in enumerate(result.results, start=1):
-        table.add_row(str(rank), escape(n.domain), f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster))
+        table.add_row(str(rank), escape(n.domain), f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster),
+                      escape(_evidence_text(n.evidence) or "embedding only"), escape(_evidence_text(n.group_evidence)))
     out.print(table) if result.results else err.print("no logo is similar enough")
     if result.warning:
         err.print(f"note: {escape(result.query)}'s logo is {WARNINGS.get(result.warning, result.warning)}: "

@@ -179,12 +179,25 @@ def plan_sites(count: int, seed: int = 0, kinds: list[str] | None = None) -> lis
     return sites
 
 
+def _distinct_shape(brand: Brand, shapes: set[tuple[str, str, int]]) -> Brand:
+    """Another brand's geometry in other colours is, to the grouping's shape tier, that brand recoloured: the
+    demo's brands differ in shape (the seed moves on without touching the plan's random stream)."""
+    mark, seed = brand.mark, 0
+    while (mark.outer, mark.inner, mark.bar) in shapes:
+        seed += 1
+        mark = Mark.from_seed(seed * 7919 + len(shapes))
+    shapes.add((mark.outer, mark.inner, mark.bar))
+    return Brand(brand.name, brand.slug, mark)
+
+
 def demo_sites() -> list[Site]:
     """A few dozen sites in brand families (every family member shows the same mark in its own way)."""
     rng = random.Random(7)
     sites: list[Site] = []
+    shapes: set[tuple[str, str, int]] = set()
     for index in range(12):
         brand = _brand(rng, index)
+        brand = _distinct_shape(brand, shapes)
         for member in range(3 if index < 8 else 1):
             kind = DEMO_KINDS[(index + member * 5) % len(DEMO_KINDS)]
             domain = f"{brand.slug}{_SUFFIXES[member]}.{'example' if member % 2 else 'test'}"

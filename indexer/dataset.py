@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from indexer.features import features
 from indexer.preprocess import load_logo, preprocess_with_phash
 
 
@@ -18,6 +19,7 @@ class Loaded:
     domain: str
     tensor: torch.Tensor | None = None
     phash: str | None = None
+    features: dict | None = None  # indexer.features: near-duplicate evidence for the payload
     size: tuple[int, int] | None = None
     reason: str | None = None
 
@@ -27,6 +29,7 @@ def read_one(domain: str, path: Path) -> Loaded:
     try:
         image = load_logo(path)
         tensor, phash = preprocess_with_phash(image)
+        evidence = features(image).payload()
     except FileNotFoundError:
         return Loaded(domain, reason="file_missing")
     except UnidentifiedImageError:
@@ -35,7 +38,7 @@ def read_one(domain: str, path: Path) -> Loaded:
         return Loaded(domain, reason="image_too_large")
     except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data (Pillow raises all three)
         return Loaded(domain, reason=f"decode_failed: {exc.__class__.__name__}: {str(exc)[:80]}")
-    return Loaded(domain, tensor=tensor, phash=phash, size=image.size)
+    return Loaded(domain, tensor=tensor, phash=phash, features=evidence, size=image.size)
 
 
 class LogoDataset(torch.utils.data.Dataset):
@@ -63,6 +66,7 @@ class Batch:
     domains: list[str] = field(default_factory=list)
     tensors: torch.Tensor = field(default_factory=lambda: torch.empty(0, 3, 224, 224, dtype=torch.uint8))
     phashes: list[str] = field(default_factory=list)
+    features: list[dict] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -83,5 +87,6 @@ def collate(items: list[Loaded]) -> Batch:
         batch.domains = [item.domain for item in good]
         batch.tensors = torch.stack([item.tensor for item in good])  # type: ignore[misc]
         batch.phashes = [item.phash or "" for item in good]
+        batch.features = [item.features or {} for item in good]
         batch.sizes = [item.size or (0, 0) for item in good]
     return batch

@@ -107,7 +107,8 @@ def _changed(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict
         if record.sha256 is None:  # an older manifest without hashes: hash the file itself
             record.sha256 = _file_sha256(_logo_file(data_dir, record))
         payload = stored.get(record.domain)
-        if force or payload is None or payload.get("sha256") != record.sha256 or payload.get("model") != model:
+        if force or payload is None or payload.get("sha256") != record.sha256 or payload.get("model") != model \
+                or "nhash" not in payload:  # indexed before the near-duplicate features existed
             todo.append(record)
     return todo
 
@@ -211,13 +212,15 @@ def _embed_all(data_dir: DataDir, todo: list[ManifestRecord], embedder: Embedder
 
 def _payloads(batch: Batch, by_domain: dict[str, ManifestRecord], model: str, data_dir: DataDir) -> list[dict]:
     payloads = []
-    for domain, phash, (width, height) in zip(batch.domains, batch.phashes, batch.sizes, strict=True):
+    features = batch.features or [{}] * len(batch.domains)
+    for domain, phash, (width, height), evidence in zip(batch.domains, batch.phashes, batch.sizes, features,
+                                                        strict=True):
         record = by_domain[domain]
         payloads.append({
             "domain": domain, "logo_url": record.logo_url, "source": record.source, "sha256": record.sha256,
             "phash": phash, "width": record.width or width, "height": record.height or height,
             "logo_path": record.logo_path or data_dir.relative(data_dir.logo_path(domain)),
-            "fetched_at": record.fetched_at, "model": model, "warning": record.warning,
+            "fetched_at": record.fetched_at, "model": model, "warning": record.warning, **evidence,
         })
     return payloads
 

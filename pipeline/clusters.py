@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from common.datadir import DataDir, atomic_write_text
@@ -16,7 +17,16 @@ def clusters_json(result: Any) -> dict[str, list[str]]:
 
 
 def write_clusters(result: Any, data: DataDir) -> None:
+    """clusters.json, and clusters_evidence.json beside it (per group, each member's tier, distance and fellow;
+    the thresholds and the embedding tier's calibration), atomically."""
+    from search.cluster import evidence_json
+
     atomic_write_text(data.clusters, json.dumps(clusters_json(result), indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(evidence_path(data), json.dumps(evidence_json(result), indent=1, ensure_ascii=False) + "\n")
+
+
+def evidence_path(data: DataDir) -> Path:
+    return data.clusters.with_name("clusters_evidence.json")
 
 
 def load_clusters(data: DataDir) -> Any:

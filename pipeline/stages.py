@@ -190,7 +190,7 @@ def cluster(config: Config, options: ClusterOptions = ClusterOptions(), *,
         reporter.note("grouping logos…")
         result = cluster_store(store, min_cluster_size=options.min_cluster_size, tune=options.tune)
         write_clusters(result, data)
-        report_path = write_report(result, store, data)
+        report_path = write_report(result, result.points or store, data)  # one scroll, not two
         update_state(data, "cluster", finished_at=now_iso(), groups=len(result.groups),
                      outliers=len(result.outliers))
     return result, report_path

@@ -20,7 +20,8 @@ THUMB = 64
 MAX_THUMBS = 20_000  # beyond this the page would pass ~100 MB: later domains are listed as text only
 TSNE_LIMIT = 5_000  # t-SNE on more points takes minutes on 2 cores; PCA-2D is instant and still shows groups
 MAP_W, MAP_H, MAP_PAD = 1100, 520, 20
-TIER_NAMES = {"sha256": "identical file", "phash": "near-identical image", "hdbscan": "embeddings",
+TIER_NAMES = {"sha256": "identical file", "pixels": "identical pixels", "near": "near-identical picture",
+              "phash": "near-identical image", "shape": "same shape, other colours", "hdbscan": "embeddings",
               "outlier": "outlier"}
 
 STYLE = """
@@ -68,22 +69,47 @@ def _header(result: ClusterResult) -> str:
     grouped = sum(len(ds) for ds in result.groups.values())
     counts = [("domains", len(result.labels)), ("groups", len(result.groups)), ("in groups", grouped),
               ("outliers", len(result.outliers))]
-    counts += [(f"joined by {TIER_NAMES[t]}", tiers.get(t, 0)) for t in ("sha256", "phash", "hdbscan")]
+    counts += [(f"joined by {TIER_NAMES[t]}", tiers.get(t, 0))
+               for t in ("sha256", "pixels", "near", "phash", "shape", "hdbscan") if t != "phash" or tiers.get(t)]
     if tiers.get("placeholder"):
         counts.append(("left out: tiny or one colour", tiers["placeholder"]))
     spans = "".join(f"<span><b>{value}</b> {html.escape(name)}</span>" for name, value in counts)
     params = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()) if not isinstance(v, dict | list))
     return (f"<h1>Which websites share a logo?</h1><div class='counts'>{spans}</div>"
-            f"<p class='text-only'>grouped in {result.seconds:.1f} s · {html.escape(params)}</p>")
+            f"<p class='text-only'>grouped in {result.seconds:.1f} s · {html.escape(params)}</p>"
+            f"<p class='text-only'>{html.escape(_calibration_line(result.params.get('calibration')))}</p>")
+
+
+def _calibration_line(calibration: dict | None) -> str:
+    if not calibration:
+        return ""
+    model = calibration.get("model") or "these vectors"
+    if calibration.get("threshold") is None:
+        return f"embedding tier abstained for {model}: {calibration.get('abstained')}"
+    return (f"embedding tier for {model}: joins within distance {calibration['threshold']:.4f} (false-merge rate "
+            f"{calibration['false_merge_rate']:.1e} on random pairs; keeps {calibration['recall']:.0%} of "
+            f"{calibration['positives']} pairs the strong tiers proved)")
 
 
 def _group(label: int, domains: list[str], result: ClusterResult, thumbs: _Thumbnails) -> str:
     tiers = Counter(result.tier.get(d, "?") for d in domains)
     how = ", ".join(f"{TIER_NAMES.get(t, t)} {n}" for t, n in tiers.most_common())
-    figures = "".join(_figure(d, result.tier.get(d, ""), thumbs) for d in domains)
+    figures = "".join(_figure(d, _why(result, d), thumbs) for d in domains)
     return (f"<section class='group' id='group-{label}'><h3><span class='swatch' style='background:"
             f"{_colour(label)}'></span>Group {label} · {len(domains)} domains <small>joined by {html.escape(how)}"
             f"</small></h3><div class='logos'>{figures}</div></section>")
+
+
+def _why(result: ClusterResult, domain: str) -> str:
+    """The evidence under a thumbnail: tier, distance and the fellow member it was measured to."""
+    tier = result.tier.get(domain, "")
+    explained = result.evidence.get(domain)
+    if not explained:
+        return TIER_NAMES.get(tier, tier)
+    text = f"{TIER_NAMES.get(tier, tier)} d={explained['distance']:g} ~{explained['via']}"
+    if "probability" in explained:
+        text += f" p={explained['probability']:.2f}"
+    return text
 
 
 def _outliers(result: ClusterResult, thumbs: _Thumbnails) -> str:
@@ -99,7 +125,7 @@ def _figure(domain: str, tier: str, thumbs: _Thumbnails) -> str:
         return f"<span class='text-only'>{name} · </span>"
     image = (f"<img alt='{name}' title='{name}' src='data:image/png;base64,{data}'>" if data
              else "<span class='missing'>no image</span>")
-    note = f"<i>{html.escape(TIER_NAMES.get(tier, tier))}</i>" if tier else ""
+    note = f"<i>{html.escape(tier)}</i>" if tier else ""
     return f"<figure>{image}<figcaption>{name}{note}</figcaption></figure>"
 
 

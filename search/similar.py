@@ -34,6 +34,10 @@ class Neighbour:
     domain: str
     score: float
     cluster: int | None = None
+    # the strongest tier tying this hit to the query directly ({"tier", "distance"}; None: only the score),
+    # and the hit's own group evidence (payload ``evidence``: which tier joined it to its group)
+    evidence: dict | None = None
+    group_evidence: dict | None = None
 
 
 @dataclass
@@ -58,12 +62,13 @@ def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | N
     if kind == "domain":
         domain = normalise_domain(query) if _looks_like_domain(query) else query
         point = _stored_point(domain, store)
-        return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain),
+        return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain,
+                                                       query=point.payload),
                              warning=point.payload.get("warning"))
     data = fetch_image(query.strip(), allow_private=allow_private) if kind == "url" \
         else _read_file(Path(query).expanduser())
-    vector = embed_bytes(data, store, embedder_factory, weights)
-    return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None))
+    vector, facts = embed_bytes_with_features(data, store, embedder_factory, weights)
+    return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None, query=facts))
 
 
 def query_kind(query: str) -> str:
@@ -100,12 +105,15 @@ def _spelling_hint(domain: str, store: LogoStore) -> str:
 
 
 def _neighbours(store: LogoStore, vector: np.ndarray, top: int, min_score: float | None,
-                exclude: str | None) -> list[Neighbour]:
+                exclude: str | None, query: dict | None = None) -> list[Neighbour]:
     # one extra hit instead of an id filter: embedded Qdrant evaluates filters in Python per point (171 ms
     # p50 at 3,400 points with the filter on this machine)
     hits = store.search(vector, limit=top + (exclude is not None), min_score=min_score)
     hits = [hit for hit in hits if hit.domain != exclude][:top]
-    return [Neighbour(hit.domain, float(hit.score or 0.0), _cluster(hit.payload.get("cluster"))) for hit in hits]
+    from search.explain import pair_evidence
+
+    return [Neighbour(hit.domain, float(hit.score or 0.0), _cluster(hit.payload.get("cluster")),
+                      pair_evidence(query or {}, hit.payload), hit.payload.get("evidence")) for hit in hits]
 
 
 def _cluster(value: object) -> int | None:
@@ -144,9 +152,18 @@ def fetch_image(url: str, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = FET
 def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None = None,
                 weights: Weights | None = None) -> np.ndarray:
     """Convert like the crawler, preprocess like the indexer, embed with the model the store was built with."""
+    return embed_bytes_with_features(data, store, embedder_factory, weights)[0]
+
+
+def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None,
+                              weights: Weights | None = None) -> tuple[np.ndarray, dict]:
+    """The query's vector and its payload-shaped facts (sha256 of the file, indexer.features), for evidence."""
+    import hashlib
+
     from PIL import Image
 
     from crawler.convert import to_png
+    from indexer.features import features
 
     try:
         png = to_png(data).png
@@ -156,7 +173,8 @@ def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory
         image.load()
         logo = image.convert("RGBA")
     embedder = _embedder(store, embedder_factory, weights)
-    return embedder.embed_images([logo])[0]
+    facts = {"sha256": hashlib.sha256(png).hexdigest(), **features(logo).payload()}
+    return embedder.embed_images([logo])[0], facts
 
 
 def stored_model(store: LogoStore) -> str:

@@ -195,7 +195,10 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
 
     clustered = logosim("cluster", "--data-dir", data, "--json")
     assert clustered.returncode == 0, clustered.stderr
-    groups = json.loads(clustered.stdout)
+    answer = json.loads(clustered.stdout)
+    groups = answer["clusters"]
+    assert answer["groups"] == {"0": [{"domain": "brand.co.uk", "tier": "sha256", "distance": 0.0, "via": "brand.com"},
+                                      {"domain": "brand.com", "tier": "sha256", "distance": 0.0, "via": "brand.co.uk"}]}
     assert sorted(groups.pop("-1")) == ["blank-a.com", "blank-b.com", "spacer.com"]
     assert list(groups.values()) == [["brand.co.uk", "brand.com"]]
     human = logosim("cluster", "--data-dir", data)

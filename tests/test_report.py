@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from common.datadir import DataDir
+from indexer.features import features
 from indexer.store import LogoStore, StoreConfig
 from search.cluster import cluster_store
 from search.report import layout, write_report
@@ -21,18 +22,32 @@ DIM = 2048
 COLOURS = ["crimson", "navy", "darkgreen", "orange"]
 
 
-def _png(path: Path, colour: str, variant: int) -> None:
+def _png(path: Path, colour: str, variant: int) -> Image.Image:
     image = Image.new("RGBA", (120, 60), (255, 255, 255, 0))
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((4 + variant, 4, 70, 56), radius=10, fill=colour)
+    kind = COLOURS.index(colour) if colour in COLOURS else 4 + variant  # each brand its own shape
+    box = (4 + variant, 4, 70, 56)
+    if kind == 0:
+        draw.rounded_rectangle(box, radius=10, fill=colour)
+    elif kind == 1:
+        draw.ellipse(box, fill=colour)
+    elif kind == 2:
+        draw.polygon([(box[0], 56), (37, 4), (70, 56)], fill=colour)
+    elif kind == 3:
+        draw.rectangle((box[0], 4, 20, 56), fill=colour)
+        draw.rectangle((40, 30, 70, 56), fill=colour)
+    else:
+        draw.pieslice((4, 4, 56, 56), 30 * kind, 30 * kind + 200, fill=colour)
     draw.text((76, 22), colour[:4], fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
+    return image
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[DataDir, object, list[str]]:
-    """Four brands of 3 domains (logo files on disk, vectors near their brand's centre) + 4 loners."""
+    """Four brands of 3 domains (logo files on disk with their features, vectors near their brand's centre)
+    + 4 loners."""
     root = tmp_path_factory.mktemp("data")
     data_dir = DataDir(root)
     rng = np.random.default_rng(0)
@@ -50,10 +65,11 @@ def built(tmp_path_factory) -> tuple[DataDir, object, list[str]]:
         store.ensure_collection()
         points = []
         for domain, (colour, variant, latent) in zip(domains, items, strict=True):
-            _png(data_dir.logo_path(domain), colour, variant)
+            image = _png(data_dir.logo_path(domain), colour, variant)
             vector = (latent @ basis).astype(np.float32)
             points.append(({"domain": domain, "sha256": f"sha-{domain}", "phash": None,
-                            "logo_path": f"logos/{domain}.png", "model": "resnet50/random-seed0"},
+                            "logo_path": f"logos/{domain}.png", "model": "resnet50/random-seed0",
+                            **features(image).payload()},
                            vector / np.linalg.norm(vector)))
         store.upsert(points)
         result = cluster_store(store)
@@ -121,3 +137,11 @@ def test_renders_in_headless_chromium(built, tmp_path: Path) -> None:
     assert pixels.std() > 20  # thumbnails, text and the map, not a blank page
     top = pixels[:400]
     assert (top < 128).mean() > 0.01  # the header and first groups show dark text/logos near the top
+
+
+def test_thumbnails_show_the_evidence_that_joined_them(built) -> None:
+    data_dir, result, _domains = built
+    page = data_dir.report.read_text(encoding="utf-8")
+    for domain, explained in result.evidence.items():
+        assert f"d={explained['distance']:g} ~{explained['via']}" in page, domain
+    assert "embedding tier" in page  # the calibration line: a threshold for the model, or why it abstained

@@ -167,3 +167,22 @@ def test_export_parquet_rows_follow_domains(store: LogoStore, tmp_path: Path) ->
         assert label == stored[domain].payload["cluster"]
     with pytest.raises(LogosimError):
         export_vectors(store, tmp_path / "x", "csv")
+
+
+def test_hits_carry_the_tiers_evidence(tmp_path: Path) -> None:
+    """A hit that is the same file, or a near-identical picture, says so; its group evidence comes along."""
+    base = _vectors(4, seed=3)
+    rows = [("brand.com", "s1", "p1", "0f" * 16), ("brand.de", "s1", "p1", "0f" * 16),
+            ("brand.fr", "s2", "p2", "0f" * 15 + "0e"), ("other.org", "s3", "p3", "a5" * 16)]
+    with LogoStore(StoreConfig(path=tmp_path / "qdrant")) as opened:
+        opened.ensure_collection()
+        opened.upsert([({"domain": d, "sha256": sha, "pixels": px, "nhash": nh, "shash": "", "aspect": 1.0,
+                         "phash": None, "model": "resnet50/random-seed0"}, base[i])
+                       for i, (d, sha, px, nh) in enumerate(rows)])
+        cluster_store(opened)
+        result = similar("brand.com", opened, top=3)
+    evidence = {n.domain: n.evidence for n in result.results}
+    assert evidence == {"brand.de": {"tier": "sha256", "distance": 0.0}, "brand.fr": {"tier": "near", "distance": 1.0},
+                        "other.org": None}
+    groups = {n.domain: n.group_evidence for n in result.results}
+    assert groups["brand.fr"]["tier"] == "near" and groups["other.org"] is None

@@ -1,0 +1,33 @@
+"""Why two logos are alike, in the grouping tiers' own terms: used by `logosim similar` for each hit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from search import evidence
+
+
+def pair_evidence(query: Mapping[str, Any], hit: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The strongest tier that ties ``hit`` to ``query`` directly (payload-shaped dicts), with its distance;
+    None when only the embedding score relates them."""
+    if query.get("sha256") and query.get("sha256") == hit.get("sha256"):
+        return {"tier": "sha256", "distance": 0.0}
+    if query.get("pixels") and query.get("pixels") == hit.get("pixels"):
+        return {"tier": "pixels", "distance": 0.0}
+    close = evidence.aspect_close(np.array(_aspect(query)), np.array(_aspect(hit)))
+    for tier, field, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
+        hashes = evidence.parse_pair_hashes([query.get(field), hit.get(field)])
+        if not hashes[0].any() or not hashes[1].any() or not close:
+            continue
+        distance = int(evidence.pair_distance(hashes[0], hashes[1]))
+        if distance <= limit:
+            return {"tier": tier, "distance": float(distance)}
+    return None
+
+
+def _aspect(payload: Mapping[str, Any]) -> float:
+    value = payload.get("aspect")
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
