@@ -15,13 +15,13 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
+from fixtureweb.process import proxy_env, serve, start_server, stop_server
 from fixtureweb.routes import Route
 
 IMAGE_FORMATS = {".png": ("PNG", "image/png"), ".jpg": ("JPEG", "image/jpeg"), ".jpeg": ("JPEG", "image/jpeg"),
@@ -128,31 +128,16 @@ class RealWebProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> RealWebProcess:
-        cmd = [sys.executable, "-m", "fixtureweb.real", "serve", "--pages", str(self.folder),
-               "--round", str(self.round_index), "--port", "0"]
-        root = str(Path(__file__).resolve().parents[1])  # `python -m` puts its working folder first on sys.path
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.__exit__()
-            raise RuntimeError(f"real-page web did not start (said {line!r})")
-        self.port = int(line.split()[1])
+        self._proc, self.port = start_server(
+            "fixtureweb.real", ["--pages", str(self.folder), "--round", str(self.round_index)], "real-page web")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
+        stop_server(self._proc)
+        self._proc = None
 
     def proxy_env(self) -> dict[str, str]:
-        proxy = f"http://127.0.0.1:{self.port}"
-        return {"http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy,
-                "no_proxy": "", "NO_PROXY": ""}
+        return proxy_env(self.port)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,13 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     server = FixtureServer(args.port, RealWeb(rounds(load_pages(args.pages))[args.round]))  # type: ignore[arg-type]
-    print(f"PORT {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server)
 
 
 if __name__ == "__main__":

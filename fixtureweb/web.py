@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fixtureweb.hostile import STREAMED_LOGO_BYTES, local_png
+from fixtureweb.process import proxy_env, serve, start_server, stop_server
 from fixtureweb.sites import (
     GIANT_PAGE_DECLARED,
     HUGE_LOGO_BYTES,
@@ -300,13 +301,7 @@ def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None, cana
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if truth_path:
         truth_path.write_text(json.dumps({d: t.to_dict() for d, t in web.truth().items()}), encoding="utf-8")
-    print(f"PORT {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server)
 
 
 class FixtureWeb:
@@ -330,33 +325,18 @@ class FixtureWeb:
         self.stop()
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "fixtureweb.web", "serve", "--port", "0", *self.args]
-        root = str(Path(__file__).resolve().parents[1])  # `python -m` puts its working folder first on sys.path
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.stop()
-            raise RuntimeError(f"fixture web did not start (said {line!r})")
-        self.port = int(line.split()[1])
+        self._proc, self.port = start_server("fixtureweb.web", list(self.args), "fixture web")
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
+        stop_server(self._proc)
+        self._proc = None
 
     @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def proxy_env(self) -> dict[str, str]:
-        proxy = self.proxy_url
-        return {"http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy,
-                "no_proxy": "", "NO_PROXY": ""}
+        return proxy_env(self.port)
 
     def write_domains(self, path: Path, domains: list[str] | None = None) -> Path:
         path.write_text("domain\n" + "".join(f"{d}\n" for d in (domains or list(self.truth))), encoding="utf-8")
