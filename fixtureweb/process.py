@@ -39,7 +39,7 @@ def proxy_env(port: int) -> dict[str, str]:
             "no_proxy": "", "NO_PROXY": ""}
 
 
-def serve(server: Any) -> None:
+def serve_until_stopped(server: Any) -> None:
     """The child's side: announce the port (the parent reads it first), serve until terminated."""
     print(f"PORT {server.server_address[1]}", flush=True)
     try:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
-from fixtureweb.process import proxy_env, serve, start_server, stop_server
+from fixtureweb.process import proxy_env, serve_until_stopped, start_server, stop_server
 from fixtureweb.routes import Route
 
 IMAGE_FORMATS = {".png": ("PNG", "image/png"), ".jpg": ("JPEG", "image/jpeg"), ".jpeg": ("JPEG", "image/jpeg"),
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     server = FixtureServer(args.port, RealWeb(rounds(load_pages(args.pages))[args.round]))  # type: ignore[arg-type]
-    serve(server)
+    serve_until_stopped(server)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fixtureweb.hostile import STREAMED_LOGO_BYTES, local_png
-from fixtureweb.process import proxy_env, serve, start_server, stop_server
+from fixtureweb.process import proxy_env, serve_until_stopped, start_server, stop_server
 from fixtureweb.sites import (
     GIANT_PAGE_DECLARED,
     HUGE_LOGO_BYTES,
@@ -301,7 +301,7 @@ def serve(sites: list[Site], port: int = 0, truth_path: Path | None = None, cana
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if truth_path:
         truth_path.write_text(json.dumps({d: t.to_dict() for d, t in web.truth().items()}), encoding="utf-8")
-    serve(server)
+    serve_until_stopped(server)
 
 
 class FixtureWeb:
