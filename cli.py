@@ -93,9 +93,6 @@ def _emit_json(data: Any) -> None:
 class RichReporter(Reporter):
     """Progress bars (transient: the summary that follows stays) and stage rules on stderr."""
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet  # --json: the bars still draw on stderr, the summaries are left to JSON
-
     @contextmanager
     def task(self, name: str) -> Iterator[Any]:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -116,9 +113,10 @@ class RichReporter(Reporter):
         err.rule(f"{index}/{count} {stage.value}")
 
     def done(self, stage: Stage, summary: Any) -> None:
-        if not self.quiet:
-            {Stage.crawl: lambda s: _print_crawl(_crawl_report(s)),
-             Stage.index: lambda s: _print_index(_index_report(s))}.get(stage, lambda s: None)(summary)
+        if stage == Stage.crawl:
+            _print_crawl(_crawl_report(summary))
+        elif stage == Stage.index:
+            _print_index(_index_report(summary))
 
 
 # -- crawl / import ---------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from filelock import FileLock, Timeout
 from common.errors import DataDirLocked
 
 DEFAULT = "data"
-# Folders whose lock this process holds: root -> [lock, depth] (see DataDir.locked).
-_HELD: dict[str, list] = {}
+# Folders whose lock this process holds (see DataDir.locked).
+_HELD: set[str] = set()
 _HELD_GUARD = threading.Lock()
 
 
@@ -93,17 +93,9 @@ class DataDir:
         self.root.mkdir(parents=True, exist_ok=True)
         key = str(self.root.resolve())
         with _HELD_GUARD:
-            if key in _HELD:
-                _HELD[key][1] += 1
-                nested = True
-            else:
-                nested = False
-        if nested:
-            try:
-                yield self
-            finally:
-                with _HELD_GUARD:
-                    _HELD[key][1] -= 1
+            nested = key in _HELD
+        if nested:  # the outer block releases it
+            yield self
             return
         lock = FileLock(str(self.root / ".lock"), timeout=0)
         try:
@@ -113,12 +105,12 @@ class DataDir:
                 f"data folder {self.root} is in use by another logosim process; wait for it or use another --data-dir"
             ) from None
         with _HELD_GUARD:
-            _HELD[key] = [lock, 1]
+            _HELD.add(key)
         try:
             yield self
         finally:
             with _HELD_GUARD:
-                del _HELD[key]
+                _HELD.discard(key)
             lock.release()
 
 

@@ -54,6 +54,10 @@ class ConvertPool:
         inner.add_done_callback(lambda done: _settle(done, outer))
         return outer
 
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args), waited for; a failure is returned as its ConvertError, as ``map`` yields it."""
+        return _outcome(self.submit(fn, *args))
+
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], window: int = 32) -> Iterator[Any]:
         """fn(item) for each item, in order; a failed item yields its ConvertError instead of a result.
         At most ``window`` items are in flight (bounded memory for a folder of millions)."""

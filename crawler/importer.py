@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
@@ -154,15 +153,8 @@ def _convert_all(jobs: list[_Job], workers: int, limits: Limits, retry_timeouts:
                 # on a loaded machine passes (the slowest of the 3,318 real ones takes ~1.3 s loaded), a
                 # bomb costs a second deadline. Seen: 1 real logo of 3,318 timed out at load ~8 without it.
                 retry = retry or stack.enter_context(ConvertPool(1, limits))
-                outcome = _outcome_of(retry.submit(convert_file, path))
+                outcome = retry.call(convert_file, path)
             yield _Result(None, reason=outcome.reason) if isinstance(outcome, ConvertError) else outcome
-
-
-def _outcome_of(future: Any) -> Any:
-    try:
-        return future.result()
-    except ConvertError as exc:
-        return exc
 
 
 def convert_file(path: Path) -> _Result:

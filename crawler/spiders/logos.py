@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # (bounded memory): start requests 0, homepage fallbacks 1, logo candidates 2.
 PRIORITY_HOME, PRIORITY_LOGO = 1, 2
 _FINAL_HOME_REASONS = ("http_", "too_many_redirects", "homepage_too_large")
+
+
 @dataclass
 class SiteJob:
     """Where one domain's crawl stands; travels in request meta."""
@@ -120,7 +122,6 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         self.force = str(force).lower() in ("1", "true", "yes", "on")
         self.on_start = on_start
         self.pending: set[str] = set()
-        self.input_error: InputError | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LogosSpider:
@@ -163,7 +164,6 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         try:
             todo = self.todo if self.todo is not None else self.plan()
         except InputError as exc:
-            self.input_error = exc
             self.crawler.stats.set_value(REFUSAL_STAT, str(exc))
             logger.error("%s", exc)
             raise CloseSpider("input_error") from None
