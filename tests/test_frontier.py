@@ -96,6 +96,51 @@ def test_an_expired_lease_goes_back_and_the_first_finish_wins(frontier_url):
     assert status.counts == {"ok": 1, "duplicate": 1}
 
 
+def test_a_committed_domain_is_never_leased_again_and_a_stale_owner_is_refused(frontier_url):
+    frontier = Frontier.connect(frontier_url)
+    frontier.load(["a.example", "b.example"])
+    assert frontier.take("w1", 2, lease=0.2) == ["a.example", "b.example"]
+    assert frontier.commit("a.example", "w1") is True  # a's record is being written
+    time.sleep(0.3)  # both leases expire; w1 is killed before it finishes a (it never calls finish)
+    assert frontier.take("w2", 5, lease=30) == ["b.example"]  # b's lease came back, a (committing) did not
+    assert frontier.commit("b.example", "w1") is False  # w1 lost b to w2: it must drop its result
+    assert frontier.commit("b.example", "w2") is True and frontier.finish("b.example", "ok", "w2") is True
+    status = frontier.status()
+    assert (status.queued, status.in_flight, status.committing, status.done) == (0, 1, 1, 1)
+    assert frontier.remaining() == (0, 1)  # a worker waits for a committing domain: it may come back
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_restarted_worker_reconciles_its_committing_domains(frontier_url, recorded):
+    frontier = Frontier.connect(frontier_url)
+    frontier.load(["a.example", "b.example", "c.example"])
+    assert frontier.take("w1", 2, lease=30) == ["a.example", "b.example"]
+    assert frontier.commit("a.example", "w1")  # then killed: a committing (its record written or not), b leased
+    folder = {"a.example": "no_logo"} if recorded else {}
+    assert frontier.reconcile("w1", folder) == ((1, 1) if recorded else (0, 2))
+    status = frontier.status()
+    assert (status.in_flight, status.committing) == (0, 0)
+    if recorded:  # done with the folder's status; b (a lease of the killed process) back at the queue's head
+        assert status.done == 1 and status.counts == {"no_logo": 1}
+        assert frontier.take("w2", 5, lease=30) == ["b.example", "c.example"]
+    else:  # both back at the head, nothing done twice
+        assert status.done == 0
+        assert sorted(frontier.take("w2", 5, lease=30)[:2]) == ["a.example", "b.example"]
+    assert frontier.reconcile("w1", folder) == (0, 0)  # w2's leases are not w1's to give back
+
+
+def test_a_committing_domain_of_a_gone_worker_returns_after_the_grace(frontier_url):
+    frontier = Frontier.connect(frontier_url)
+    frontier.load(["a.example"])
+    assert frontier.take("gone", 1, lease=30) == ["a.example"] and frontier.commit("a.example", "gone")
+    assert frontier.take("w2", 5, lease=30, grace=0.3) == []  # within the grace: it may still come back
+    time.sleep(0.4)
+    assert frontier.take("w2", 5, lease=30, grace=0.3) == ["a.example"]
+    assert frontier.commit("a.example", "gone") is False  # too late for the gone worker
+    assert frontier.commit("a.example", "w2") and frontier.finish("a.example", "ok", "w2")
+    assert frontier.status().counts == {"ok": 1}
+
+
 def test_an_unreachable_frontier_is_one_line_within_seconds(tmp_path):
     from cli import app
 
