@@ -43,6 +43,7 @@ from common.errors import LogosimError
 
 PREFIX = "logosim:"
 UNREACHABLE_REASON = "frontier_unreachable"  # a worker's finish_reason when it refused (crawler.runner raises it)
+LOST_REASON = "frontier_lost"  # a worker's finish_reason when Redis went away mid-crawl (the same)
 # A kill must not hang a worker or a CLI: connecting takes at most CONNECT_TIMEOUT seconds, a command
 # SOCKET_TIMEOUT (loopback answers in well under a millisecond; a LAN in a few).
 CONNECT_TIMEOUT, SOCKET_TIMEOUT = 3.0, 10.0

@@ -1,13 +1,22 @@
 """One crawl worker on a shared frontier (setting LOGOSIM_FRONTIER = redis://HOST:PORT/DB): Scrapy's side.
 
-``FrontierPipeline`` (an item pipeline after the manifest's) connects when the spider opens (an unreachable
-server refuses the crawl with one line), ties the data folder to the frontier's id in ``state.json`` (a folder
-of another frontier is refused), marks the folder's recorded domains done, queues the input file if there is one (the frontier's id is made with its first chunk: a worker without a
-file refuses a frontier that has no list yet), renews this worker's leases every third of
-LOGOSIM_FRONTIER_LEASE, and marks each domain done once its manifest line is written. The spider's
-``start()`` delegates to ``requests()``: take leased batches while
-Scrapy asks for start requests, until the queue is empty and no lease is out (another worker's may expire and
-come back, so an idle worker waits for them).
+``FrontierPipeline`` (an item pipeline after the manifest's) connects when the spider opens, under the data
+folder's lock (an unreachable server refuses the crawl with one line). A folder already bound to a frontier
+(``state.json``) must find that frontier's id in Redis (a Redis restarted without its data, or another
+frontier, is refused before anything is queued); then the input file (if any) is queued (the frontier's id
+is made with its first chunk: a worker without a file refuses a frontier that has no list yet), the folder is
+bound, its worker identity (kept in ``state.json``: a replacement on the folder is the same worker) reconciles
+what its predecessor held (crawler.frontier.Frontier.reconcile), and the folder's recorded domains are marked
+done. It renews this worker's leases every third of LOGOSIM_FRONTIER_LEASE. ``FrontierCommitPipeline`` (the
+first item pipeline) commits each finished domain before anything is written, and drops the result of a
+domain whose lease this worker lost; ``FrontierPipeline`` marks it done once its manifest line is fsync'd.
+The spider's ``start()`` delegates to ``requests()``: take leased batches while Scrapy asks for start requests,
+until the queue is empty and nothing is in flight (another worker's lease may expire and come back, so an
+idle worker waits for them).
+
+A Redis that goes away mid-crawl stops the worker at once (finish reason ``frontier_lost``, one error line;
+``logosim crawl`` exits 1): what it had not committed is dropped (its leases return to the queue), what it had
+written stays, and its next start on the folder reconciles.
 """
 
 from __future__ import annotations
@@ -19,15 +28,15 @@ from typing import Any
 
 import redis
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider, NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.task import LoopingCall, deferLater
 
 from common.datadir import read_state, update_state
 from common.domains import read_domains
 from common.errors import InputError, LogosimError
 from common.manifest import read_manifest
-from crawler.frontier import UNREACHABLE_REASON, Frontier, redact, worker_name
+from crawler.frontier import LOST_REASON, UNREACHABLE_REASON, Frontier, redact, worker_name
 from crawler.items import LogoItem
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 
@@ -42,11 +51,13 @@ class FrontierPipeline:
         self.url = url
         self.data_dir = crawl_data_dir(crawler)
         self.lease = settings.getfloat("LOGOSIM_FRONTIER_LEASE")
+        self.grace = settings.getfloat("LOGOSIM_FRONTIER_GRACE")
         self.batch = settings.getint("LOGOSIM_FRONTIER_BATCH")
         self.in_progress_max = settings.getint("CONCURRENT_REQUESTS")
-        self.worker = settings.get("LOGOSIM_WORKER") or worker_name()
+        self.worker = settings.get("LOGOSIM_WORKER") or ""  # the folder's identity wins (open_spider)
         self.frontier: Frontier | None = None
-        self.held: set[str] = set()  # leased here and not yet finished (taken, in flight, or being written)
+        self.held: set[str] = set()  # leased here and not yet committed (taken, in flight)
+        self.lost: str | None = None  # why Redis was lost mid-crawl: then nothing more is asked of it
         self._renewal: LoopingCall | None = None
 
     @classmethod
@@ -59,22 +70,36 @@ class FrontierPipeline:
     def open_spider(self) -> None:
         try:
             self.frontier = Frontier.connect(self.url)
+            bound = self._check_binding()
             self._load(self.crawler.spider.domains_file)  # type: ignore[union-attr]
-            self._bind_folder()
-        except LogosimError as exc:
+            self._bind_folder(bound)
+            self._reconcile()
+        except (LogosimError, redis.RedisError) as exc:
             assert self.crawler.stats is not None
-            self.crawler.stats.set_value(REFUSAL_STAT, str(exc))
-            logger.error("%s", exc)
+            message = str(exc) if isinstance(exc, LogosimError) else f"frontier {redact(self.url)}: {exc}"
+            self.crawler.stats.set_value(REFUSAL_STAT, message)
+            logger.error("%s", message, extra={"refusal": True})
             raise CloseSpider("input_error" if isinstance(exc, InputError) else UNREACHABLE_REASON) from None
         self.crawler.spider.frontier_worker = self  # type: ignore[union-attr]
         self._renewal = LoopingCall(self.renew)
         self._renewal.start(self.lease / 3, now=True)
 
-    def _load(self, domains_file: Path | None) -> None:
-        """This folder's recorded domains are done; then the input file (if any) is queued, minus those."""
+    def _check_binding(self) -> dict[str, Any]:
+        """A folder bound to a frontier works only on that one: refused before anything is queued."""
         assert self.frontier is not None
-        records = read_manifest(self.data_dir.manifest).records
-        self.frontier.mark_known_done({domain: record.status for domain, record in records.items()}, self.worker)
+        bound = read_state(self.data_dir).get(FRONTIER_STATE, {})
+        mine, theirs = bound.get("id"), self.frontier.id()
+        if mine and not theirs:
+            raise LogosimError(f"frontier {redact(self.url)} holds no list, but data folder {self.data_dir.root} "
+                               f"belongs to frontier {mine}: Redis lost its data (restarted without persistence?); "
+                               "a new list needs new data folders")
+        if mine and mine != theirs:
+            raise LogosimError(f"data folder {self.data_dir.root} belongs to frontier {mine}, not to "
+                               f"{redact(self.url)} ({theirs}): give this worker its own --data-dir")
+        return bound
+
+    def _load(self, domains_file: Path | None) -> None:
+        assert self.frontier is not None
         if domains_file is None:
             return
         listing = read_domains(domains_file)
@@ -82,18 +107,30 @@ class FrontierPipeline:
         logger.info("%d domains in %s: %d queued on the frontier, %d were already on it",
                     len(listing.domains), domains_file, added, len(listing.domains) - added)
 
-    def _bind_folder(self) -> None:
-        """state.json names the frontier this folder belongs to; a folder of another one is refused."""
+    def _bind_folder(self, bound: dict[str, Any]) -> None:
+        """state.json names the frontier this folder belongs to and the folder's worker identity."""
         assert self.frontier is not None
         frontier_id = self.frontier.id()
         if not frontier_id:
             raise LogosimError(f"frontier {redact(self.url)} holds no list yet: load one with "
                                "`logosim crawl FILE --frontier URL` (or scrapy crawl logos -a domains=FILE)")
-        mine = read_state(self.data_dir).get(FRONTIER_STATE, {}).get("id")
-        if mine and mine != frontier_id:
-            raise LogosimError(f"data folder {self.data_dir.root} belongs to frontier {mine}, not to "
-                               f"{redact(self.url)} ({frontier_id}): give this worker its own --data-dir")
+        identity = bound.get("worker") if bound.get("id") else None
+        if identity and self.worker and identity != self.worker:
+            logger.warning("LOGOSIM_WORKER=%s ignored: data folder %s is worker %s", self.worker,
+                           self.data_dir.root, identity)
+        self.worker = identity or self.worker or worker_name()
         update_state(self.data_dir, FRONTIER_STATE, id=frontier_id, url=redact(self.url), worker=self.worker)
+
+    def _reconcile(self) -> None:
+        """What this folder's worker held when it stopped: committing and recorded -> done, the rest back to
+        the queue; then every recorded domain is done (never queued again)."""
+        assert self.frontier is not None
+        statuses = {domain: record.status for domain, record in read_manifest(self.data_dir.manifest).records.items()}
+        finished, released = self.frontier.reconcile(self.worker, statuses)
+        if finished or released:
+            logger.info("worker %s: %d domains it was writing are done, %d it held are back on the queue",
+                        self.worker, finished, released)
+        self.frontier.mark_known_done(statuses, self.worker)
 
     async def requests(self, spider: Any) -> AsyncIterator[Any]:
         """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
@@ -103,17 +140,16 @@ class FrontierPipeline:
         from crawler.spiders.logos import SiteJob
 
         assert self.frontier is not None
-        while True:
+        while self.lost is None:
             # Scrapy pulls start requests faster than it downloads them (its scheduler buffers them): take only
             # while fewer domains than CONCURRENT_REQUESTS are in progress here, so idle workers get the rest.
-            while len(spider.pending) >= self.in_progress_max:
+            while len(spider.pending) >= self.in_progress_max and self.lost is None:
                 await maybe_deferred_to_future(deferLater(reactor, 0.05, lambda: None))
             try:
-                taken = self.frontier.take(self.worker, self.batch, self.lease)
-                over = not taken and self.frontier.remaining() == (0, 0)
-            except redis.RedisError as exc:  # Redis went away: finish what is held (it is written here), stop
-                logger.error("frontier %s lost (%s): taking no more domains", redact(self.url), exc)
-                self.crawler.stats.set_value("logosim/frontier/lost", str(exc))  # type: ignore[union-attr]
+                taken = self.frontier.take(self.worker, self.batch, self.lease, self.grace) if not self.lost else []
+                over = not taken and (self.lost is not None or self.frontier.remaining() == (0, 0))
+            except redis.RedisError as exc:
+                self._lose(exc)
                 return
             if over:
                 return
@@ -126,30 +162,83 @@ class FrontierPipeline:
                 spider.pending.add(domain)
                 yield spider.home_request(SiteJob.for_domain(domain), priority=0)
 
+    def _lose(self, exc: Exception) -> None:
+        """Redis went away mid-crawl: one error line, then the spider closes (``frontier_lost``)."""
+        if self.lost is not None:
+            return
+        stats = self.crawler.stats
+        assert stats is not None
+        self.lost = (f"frontier {redact(self.url)} lost mid-crawl ({exc}): the records written in "
+                     f"{self.data_dir.root} stay; start this worker again on it once Redis is back")
+        stats.set_value(REFUSAL_STAT, self.lost)
+        logger.error("%s", self.lost, extra={"refusal": True})
+        if self.crawler.engine is not None and self.crawler.engine.spider is not None:
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason=LOST_REASON))
+
     def renew(self) -> None:
-        if self.frontier is None:
+        if self.frontier is None or self.lost is not None:
             return
         try:
             self.frontier.renew(self.held, self.lease)
             self.frontier.heartbeat(self.worker)
-        except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not stop the crawl; the next tick retries
-            logger.warning("could not renew leases on the frontier: %s", exc)
+        except redis.RedisError as exc:  # after the connection's own retries: gone
+            self._lose(exc)
+
+    def commit(self, domain: str) -> bool:
+        """Before the domain's record is written (FrontierCommitPipeline); False: drop the result."""
+        assert self.frontier is not None
+        self.held.discard(domain)
+        if self.lost is not None:
+            return False
+        try:
+            return self.frontier.commit(domain, self.worker)
+        except redis.RedisError as exc:
+            self._lose(exc)
+            return False
 
     def process_item(self, item: LogoItem) -> LogoItem:
         assert self.frontier is not None
-        self.held.discard(item.domain)
+        if self.lost is not None:  # the record is on disk: the next start reconciles it
+            return item
         try:
             first = self.frontier.finish(item.domain, item.record.status, self.worker)
-        except redis.RedisError as exc:  # the record is on disk: reported when this worker starts again
-            logger.warning("could not mark %s done on the frontier: %s", item.domain, exc)
-            self.crawler.stats.inc_value("logosim/frontier/unreported")  # type: ignore[union-attr]
+        except redis.RedisError as exc:
+            self._lose(exc)
             return item
         if not first:
             self.crawler.stats.inc_value("logosim/frontier/duplicate")  # type: ignore[union-attr]
         return item
 
     def close_spider(self) -> None:
-        if self._renewal is not None and self._renewal.running:
+        if self._renewal is None:  # refused at the start: nothing of this worker is on the frontier
+            return
+        if self._renewal.running:
             self._renewal.stop()
-        if self.frontier is not None:
-            self.renew()
+        self.renew()
+
+
+class FrontierCommitPipeline:
+    """The first item pipeline on a frontier: a domain's result is kept only if its commit succeeds (this
+    worker still owned its lease); otherwise nothing of it is written (another worker has the domain)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FrontierCommitPipeline:
+        if not crawler.settings.get("LOGOSIM_FRONTIER"):
+            raise NotConfigured("no LOGOSIM_FRONTIER: a single-process crawl")
+        return cls(crawler)
+
+    def process_item(self, item: LogoItem) -> LogoItem:
+        worker: FrontierPipeline = self.crawler.spider.frontier_worker  # type: ignore[union-attr]
+        if worker.commit(item.domain):
+            return item
+        assert self.crawler.stats is not None
+        if worker.lost is None:
+            self.crawler.stats.inc_value("logosim/frontier/lease_lost")
+            raise DropItem(f"{item.domain}: this worker's lease expired and the domain went back to the "
+                           "frontier; its result is dropped", log_level="INFO")
+        self.crawler.stats.inc_value("logosim/frontier/uncommitted")
+        raise DropItem(f"{item.domain}: the frontier is lost; not written (its lease returns to the queue)",
+                       log_level="DEBUG")

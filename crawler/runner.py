@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from common.datadir import DataDir
 from common.domains import Rejected, read_domains
 from common.errors import DataDirLocked, InputError, LogosimError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
-from crawler.frontier import UNREACHABLE_REASON
+from crawler.frontier import LOST_REASON, UNREACHABLE_REASON
 from crawler.pipelines import LOCKED_REASON, REFUSAL_STAT
 
 
@@ -49,6 +50,8 @@ def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = Fal
     done = set() if force else set(read_manifest(data_dir.manifest).records)
     # Planned once and handed to the spider; on a frontier the frontier plans.
     todo = [domain for domain in listing.domains if domain not in done] if listing and not shared else []
+    # The caller raises a refusal's line (REFUSAL_STAT) for the CLI to print: the crawl's log must not repeat it.
+    logging.getLogger("crawler.frontier_worker").addFilter(_not_a_refusal)
     project = get_project_settings()
     project.setmodule("crawler.settings", priority="project")
     project.update({"LOGOSIM_DATA_DIR": str(data_dir.root), **(settings or {})}, priority="cmdline")
@@ -71,6 +74,10 @@ def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = Fal
     return summary
 
 
+def _not_a_refusal(record: logging.LogRecord) -> bool:
+    return not getattr(record, "refusal", False)
+
+
 def _raise_refusal(crawler: Any) -> None:
     """A crawl that refused to start says why in its stats (crawler.pipelines.REFUSAL_STAT)."""
     stats = crawler.stats
@@ -80,7 +87,7 @@ def _raise_refusal(crawler: Any) -> None:
         raise DataDirLocked(message or "the data folder is in use by another logosim process")
     if reason == "input_error":
         raise InputError(message or "unusable domain list")
-    if reason == UNREACHABLE_REASON:
+    if reason in (UNREACHABLE_REASON, LOST_REASON):
         raise LogosimError(message or "the frontier is not reachable")
 
 

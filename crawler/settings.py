@@ -62,6 +62,7 @@ DOWNLOAD_TIMEOUT = 15
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 ITEM_PIPELINES = {
+    "crawler.frontier_worker.FrontierCommitPipeline": 200,  # only with LOGOSIM_FRONTIER: commit before writing
     "crawler.pipelines.LogoFilePipeline": 300,
     "crawler.pipelines.ManifestPipeline": 800,
     "crawler.frontier_worker.FrontierPipeline": 900,  # only with LOGOSIM_FRONTIER: marks the domain done
@@ -75,6 +76,7 @@ LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering 
 LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
 LOGOSIM_FRONTIER = _ENV.frontier  # redis://HOST:PORT/DB: one worker of a shared crawl (crawler/frontier.py)
 LOGOSIM_FRONTIER_BATCH = 16  # domains leased per Redis round trip
+LOGOSIM_FRONTIER_GRACE = 600.0  # seconds before a gone worker's committing domains are crawled again (why: crawler/frontier.py GRACE)
 LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
