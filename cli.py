@@ -355,7 +355,7 @@ def _print_frontier(info: dict, as_json: bool) -> None:
         _emit_json(info)
         return
     out.print(f"frontier {escape(info['frontier'])} ({info['id'] or 'no list loaded'}): {info['queued']} queued, "
-              f"{info['in_flight']} in flight, {info['done']} done ({info['ok']} ok, {info['no_logo']} no logo, "
+              f"{info['in_flight']} in flight ({info['committing']} being written), {info['done']} done ({info['ok']} ok, {info['no_logo']} no logo, "
               f"{info['failed']} failed), {info['rate']} domains/s", highlight=False)
     table = Table("worker", "done", "failed", "in flight", "domains/s", "last seen (s)", box=None, padding=(0, 2))
     for name, worker in sorted(info["workers"].items()):

@@ -5,8 +5,8 @@ frontier's own cost per domain (Redis time and memory).
 
 Each worker is a `scrapy crawl logos -s LOGOSIM_FRONTIER=...` process with its own data folder (as on separate
 machines); the folders are merged afterwards and checked against the web's truth. The frontier's cost is
-measured apart, in this process, on synthetic domains: load, take (batches of LOGOSIM_FRONTIER_BATCH) and
-finish each one, and Redis's used_memory after loading and after finishing.
+measured apart, in this process, on synthetic domains: load, take (batches of LOGOSIM_FRONTIER_BATCH), commit
+and finish each one, and Redis's used_memory after loading and after finishing.
 """
 
 from __future__ import annotations
@@ -67,13 +67,16 @@ def frontier_cost(url: str, count: int, batch: int = 16) -> None:
     frontier.load(domains)
     loaded = time.perf_counter()
     queued = int(frontier.server.info("memory")["used_memory"]) - base
-    done = 0
+    done, committing = 0, 0.0
     while True:
         taken = frontier.take("bench", batch, lease=60)
         if not taken:
             break
         frontier.renew(taken, lease=60)
         for domain in taken:
+            before = time.perf_counter()
+            assert frontier.commit(domain, "bench")
+            committing += time.perf_counter() - before
             done += frontier.finish(domain, "ok", "bench")
     finished = time.perf_counter()
     after = int(frontier.server.info("memory")["used_memory"]) - base
@@ -81,7 +84,8 @@ def frontier_cost(url: str, count: int, batch: int = 16) -> None:
     per_load = (loaded - start) / count * 1e6
     per_rest = (finished - loaded) / count * 1e6
     print(f"frontier cost ({count} synthetic domains, batches of {batch}): load {per_load:.1f} us, "
-          f"take+renew+finish {per_rest:.1f} us per domain (one client, loopback); Redis memory "
+          f"take+renew+commit+finish {per_rest:.1f} us per domain, of which commit {committing / count * 1e6:.1f} us "
+          f"(one client, loopback); Redis memory "
           f"{queued / count:.0f} B/domain queued, {after / count:.0f} B/domain done "
           f"= {queued / count:.0f} / {after / count:.0f} MB per million domains")
 

@@ -140,22 +140,30 @@ class FrontierPipeline:
         from crawler.spiders.logos import SiteJob
 
         assert self.frontier is not None
+        waiting = False
         while self.lost is None:
             # Scrapy pulls start requests faster than it downloads them (its scheduler buffers them): take only
             # while fewer domains than CONCURRENT_REQUESTS are in progress here, so idle workers get the rest.
             while len(spider.pending) >= self.in_progress_max and self.lost is None:
                 await maybe_deferred_to_future(deferLater(reactor, 0.05, lambda: None))
+            if self.lost is not None:
+                return
             try:
-                taken = self.frontier.take(self.worker, self.batch, self.lease, self.grace) if not self.lost else []
-                over = not taken and (self.lost is not None or self.frontier.remaining() == (0, 0))
+                taken = self.frontier.take(self.worker, self.batch, self.lease, self.grace)
+                over = not taken and self.frontier.remaining() == (0, 0)
             except redis.RedisError as exc:
                 self._lose(exc)
                 return
             if over:
                 return
             if not taken:
+                if not waiting and not spider.pending:
+                    waiting = True
+                    logger.info("queue empty; waiting for the domains other workers hold (leases come back when "
+                                "they expire, a gone worker's committing ones after %.0f s)", self.grace)
                 await maybe_deferred_to_future(deferLater(reactor, min(1.0, self.lease / 4), lambda: None))
                 continue
+            waiting = False
             self.held.update(taken)
             self.crawler.stats.inc_value("logosim/frontier/taken", len(taken))  # type: ignore[union-attr]
             for domain in taken:
