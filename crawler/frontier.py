@@ -19,15 +19,17 @@ chose otherwise, and why:
   predecessor's leases back at once. So no two live workers both complete a domain, and a kill between the
   record and ``finish`` costs nothing. A committing entry whose worker never comes back goes back to the
   queue after LOGOSIM_FRONTIER_GRACE (the record, if it was written, was lost with its machine, or is
-  merged later as a second record of that domain: the one case left where a domain is completed twice).
+  merged later as a second record of that domain: with a worker stalled between its record and ``finish``
+  for longer than the grace, the one case left where a domain is completed twice).
 - RedisSpider feeds a batch only when the spider is idle (its own TODO: "while there is capacity"), so a
   worker would drain to zero before refilling. Here the spider's ``start()`` pulls a batch whenever Scrapy
   asks for more start requests (that is, while the downloader has room).
 
 Keys, all under ``logosim:`` in the URL's database: ``id`` (the frontier's id, made at the first load),
 ``seen`` (set: every domain ever queued), ``queue`` (list), ``leases`` (zset), ``committing`` (zset),
-``owner`` (hash domain -> worker, for leased and committing domains), ``done`` (hash domain -> status), ``stats`` (hash: ok/no_logo/failed/duplicate), ``worker:<name>``
-(hash: counts, first and last completion) and ``workers`` (hash name -> last heartbeat).
+``owner`` (hash domain -> worker, for leased and committing domains), ``done`` (hash domain -> status),
+``stats`` (hash: ok/no_logo/failed/duplicate), ``worker:<name>`` (hash: counts, first and last completion) and
+``workers`` (hash name -> last heartbeat).
 """
 
 from __future__ import annotations

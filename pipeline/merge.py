@@ -2,9 +2,9 @@
 
 Each worker's folder names its frontier in ``state.json`` (crawler.frontier_worker); folders of different
 frontiers, or of none, are refused. Every input is locked while it is read (a worker still running refuses
-with one line). One record per domain: when two workers both finished a domain (a lease that expired under a
-live worker, or a worker killed between writing its record and telling the frontier), the better outcome wins
-(ok, then no_logo, then failed), then the later one. Each chosen logo file is copied atomically and checked
+with one line). One record per domain: when two folders both record a domain (only a worker gone for longer than
+LOGOSIM_FRONTIER_GRACE between writing a record and telling the frontier, whose domain was then crawled again:
+crawler.frontier), the better outcome wins (ok, then no_logo, then failed), then the later one. Each chosen logo file is copied atomically and checked
 against the record's sha256.
 """
 
