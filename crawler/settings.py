@@ -25,6 +25,7 @@ from common.config import Config
 
 BOT_NAME = "logosim"
 SPIDER_MODULES = ["crawler.spiders"]
+COMMANDS_MODULE = "crawler.commands"  # crawl exits 1 when it refused (crawler/commands/crawl.py)
 NEWSPIDER_MODULE = "crawler.spiders"
 
 _BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"

@@ -147,6 +147,7 @@ def test_second_crawler_on_the_same_folder_refuses(web, tmp_path):
     assert result.returncode == 1
     assert result.stdout.startswith("ERROR data folder") and "in use" in result.stdout
     assert "in use by another logosim process" in plain.stderr and "data_dir_locked" in plain.stderr
+    assert plain.returncode == 1  # scrapy crawl tells a script it refused (crawler/commands/crawl.py)
     assert not data.manifest.exists()
 
 

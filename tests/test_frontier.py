@@ -158,6 +158,7 @@ def test_a_worker_refuses_a_frontier_without_a_list(web, frontier_url, tmp_path)
     worker = _worker(web, tmp_path / "w", "-s", f"LOGOSIM_FRONTIER={frontier_url}")
     _, stderr = worker.communicate(timeout=60)
     assert "holds no list yet" in stderr and "'finish_reason': 'frontier_unreachable'" in stderr
+    assert worker.returncode == 1
 
 
 def test_merge_refuses_folders_of_other_frontiers(tmp_path):
