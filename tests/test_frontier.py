@@ -231,7 +231,12 @@ def test_three_workers_one_killed_lose_nothing(web, single, frontier_url, tmp_pa
     assert sorted(lines) == sorted(web.truth)  # every domain, exactly once
     merged = read_manifest(out / "manifest.jsonl").records
     assert mismatches(web.truth, merged) == []
-    assert {d: (r.status, r.sha256) for d, r in merged.items()} == {d: (r.status, r.sha256) for d, r in single.items()}
+    # The same logos as one process picks. On a loaded machine the single crawl (3 s timeouts) can lose a
+    # slow site that the workers got (seen at load 3): then the comparison is over the sites it crawled right.
+    right = set(web.truth) - {line.split(" ", 1)[0] for line in mismatches(web.truth, single)}
+    assert len(right) >= 0.98 * SITES, mismatches(web.truth, single)[:5]
+    assert ({d: (merged[d].status, merged[d].sha256) for d in right}
+            == {d: (single[d].status, single[d].sha256) for d in right})
     # No domain completed twice, before the merge: a record is written only after its commit (refused to a worker
     # whose lease expired), and the killed worker's committing domains were reconciled by its replacement.
     holders: dict[str, list[str]] = {}
