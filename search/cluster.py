@@ -192,8 +192,7 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[ev
         info["calibration"] = {"model": model, "threshold": None, "abstained": "fewer than 3 logos"}
         return info, labels
     started = time.perf_counter()
-    norms = np.linalg.norm(vectors[index], axis=1, keepdims=True)
-    points = grouping.reduce(vectors[index] / np.maximum(norms, 1e-12), pca_dims)
+    points = grouping.reduce(vectors, pca_dims, rows=index)  # normalised chunk by chunk: no copy of the input
     info["pca_dims"] = int(points.shape[1])
     stages = info["stages"] = {"pca_s": round(time.perf_counter() - started, 2)}
     local = np.full(len(vectors), -1, dtype=np.int64)
