@@ -63,31 +63,51 @@ class HdbscanParams:
     epsilon: float = 0.0
 
 
-def reduce(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
-    """Project the (L2-normalised) ``vectors[rows]`` to ``dims`` principal components, no whitening.
+@dataclass(frozen=True)
+class Projection:
+    """The fitted PCA (no whitening): point = (normalised vector - mean) @ components.T."""
 
-    Memory stays at the output's size plus one chunk: rows are normalised chunk by chunk, the components are
-    fitted on at most PCA_FIT_ROWS of them (a seeded sample beyond that: 48 directions of a 2048-d cloud are
-    pinned down long before 10^5 points), and the projection is applied chunk by chunk. Up to PCA_FIT_ROWS
-    rows the fit uses every row, as before."""
+    mean: np.ndarray  # (d,) float32
+    components: np.ndarray  # (dims, d) float32
+
+    def apply(self, vectors: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Project (L2-normalised, chunk by chunk) ``vectors[rows]``: memory is the output plus one chunk."""
+        rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
+        out = np.empty((len(rows), len(self.components)), dtype=np.float32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, len(rows), PCA_CHUNK):
+                part = _normalised(vectors, rows[start:start + PCA_CHUNK])
+                part -= self.mean
+                out[start:start + PCA_CHUNK] = part @ self.components.T
+        return out
+
+
+def fit_projection(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0,
+                   rows: np.ndarray | None = None) -> Projection | None:
+    """PCA of the L2-normalised ``vectors[rows]``, fitted on at most PCA_FIT_ROWS of them (a seeded sample
+    beyond that: 48 directions of a 2048-d cloud are pinned down long before 10^5 points; up to it the fit
+    uses every row, as before). None when there are too few rows for one component."""
     from sklearn.decomposition import PCA
 
     rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
     dims = min(dims, len(rows) - 1, vectors.shape[1] if vectors.ndim == 2 else 0)
     if dims < 1:
-        return np.zeros((len(rows), 1), dtype=np.float32)
-    fit_rows = rows
+        return None
     if len(rows) > PCA_FIT_ROWS:
-        fit_rows = np.sort(np.random.default_rng(seed).choice(rows, PCA_FIT_ROWS, replace=False))
+        rows = np.sort(np.random.default_rng(seed).choice(rows, PCA_FIT_ROWS, replace=False))
     # Three power iterations suffice for clustering input (sklearn's auto picks 7). One BLAS thread: the many
     # small products of a randomized SVD ran 8x slower with 2 threads on a busy 2-core machine.
     pca = PCA(n_components=dims, svd_solver="randomized", iterated_power=3, random_state=seed)
     with threadpool_limits(limits=1, user_api="blas"):
-        pca.fit(_normalised(vectors, fit_rows))
-        out = np.empty((len(rows), dims), dtype=np.float32)
-        for start in range(0, len(rows), PCA_CHUNK):
-            out[start:start + PCA_CHUNK] = pca.transform(_normalised(vectors, rows[start:start + PCA_CHUNK]))
-    return out
+        pca.fit(_normalised(vectors, rows))
+    return Projection(pca.mean_.astype(np.float32), pca.components_.astype(np.float32))
+
+
+def reduce(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
+    """``fit_projection`` then ``Projection.apply``: the rows' PCA points (one zero column when too few)."""
+    projection = fit_projection(vectors, dims, seed, rows)
+    count = len(vectors) if rows is None else len(rows)
+    return np.zeros((count, 1), dtype=np.float32) if projection is None else projection.apply(vectors, rows)
 
 
 def _normalised(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
