@@ -15,7 +15,7 @@ from common.errors import LogosimError
 
 PCA_DIMS = 48
 PCA_FIT_ROWS = 100_000
-PCA_CHUNK = 50_000  # rows normalised and projected at a time (400 MB of 2048-d float32)
+PCA_CHUNK = 2048  # rows normalised and projected at a time: 16 MB of 2048-d float32, reused by the allocator (50,000-row chunks spent most of PCA faulting in fresh memory: 73 s at 300k)
 # Up to this many points the full distance matrix (n^2 float64, ~290 MB at 6,000) is cheap and HDBSCAN is
 # exact; beyond it a k-NN graph keeps memory linear and the MST near-linear (sklearn's tree algorithms are
 # Prim's over all pairs, O(n^2 d): 900 s at 100k on this machine).
