@@ -7,8 +7,11 @@ Each new logo is then compared with what is stored, tier by tier, with the full 
 1. the strong tiers against every stored logo: the same sha256 or pixels, a near-identical picture, the same
    shape (``evidence`` thresholds, aspect ratios alike; placeholders and blank hashes join nothing);
 2. the embedding tier, when the full run calibrated one for the same model: the store's k-NN query gives the
-   nearest stored logos, their distance is re-measured in the calibration's PCA space, and the nearest group
-   member within the calibrated threshold is the one the logo joins.
+   nearest stored logos, their distance is re-measured in the calibration's PCA space, and the logo joins the
+   nearest group member's group when that distance is within the calibrated threshold and within the
+   distance from that member to its own nearest fellow (``_local_scale``: HDBSCAN's cluster reaches a point
+   only below the distances at which its members link; a loner at 0.8 of the threshold beside a tight
+   group stays out, as in a full run).
 
 New logos tied to each other by a strong tier move together; a set of them tied to a group joins it through
 its strongest edge (tier first, then distance); tied only to each other, or to logos that were outliers,
@@ -19,8 +22,10 @@ Why not ``hdbscan.approximate_predict``: it needs the prediction data that HDBSC
 fitted on raw feature vectors with ``prediction_data=True`` (core distances and a space tree over those
 vectors). The full run's HDBSCAN runs on a precomputed, thresholded sparse k-NN graph through the package's
 tree, condensing and selection functions, so no such data exists; and approximate_predict would place a
-point by mutual reachability, which is not the rule a full run guarantees. The rule here is that guarantee
-itself: every embedding-tier join is an edge no longer than the calibrated threshold to a fellow member.
+point by mutual reachability to the nearest neighbour's cluster. The rule here is that same test for the
+full run's min_samples=1, measured locally (the nearest member's group, if the point is nearer to that
+member than the member's own nearest fellow) plus the full run's guarantee: no embedding-tier join is an edge longer than the
+calibrated threshold to a fellow member.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from indexer.store import LogoStore, StoredPoint
 from search import evidence
 from search.cluster import FEATURE_FIELDS, ClusterResult, degenerate, parse_phashes
 
+MAX_SCALE_MEMBERS = 1000  # a group's members fetched and projected for the local scale, at most
 NEIGHBOURS = 10  # stored logos asked of the store's k-NN query per new logo (the full run's k-NN graph: 10)
 COMPARE_CHUNK = 2_000_000  # (new x stored) hash comparisons per block: 32 MB of distances
 _RANK = {"sha256": 0, "pixels": 1, "near": 2, "shape": 3, "hdbscan": 4}
@@ -70,9 +76,10 @@ def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBO
         return _finish(result, previous), []
     links = _strong_links(points, new)
     links += _embedding_links(store, points, new, labels, previous, neighbours, result.params["incremental"])
-    changed = _place(points, new, links, labels, result)
+    joined = _place(points, new, links, labels, result)
     result.params["incremental"].update(placed=sum(labels[points[i].domain] >= 0 for i in new))
-    return _finish(result, previous), changed
+    # every new logo gets its payload (outliers too), and so does every former outlier that joined
+    return _finish(result, previous), sorted({points[i].domain for i in new} | set(joined))
 
 
 def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
@@ -129,6 +136,10 @@ def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[
         info["embedding_tier"] = calibration.get("abstained") or "the last full run calibrated no threshold"
         return []
     position_of = {p.domain: i for i, p in enumerate(points)}
+    members: dict[int, list[str]] = {}
+    for domain, label in labels.items():
+        members.setdefault(label, []).append(domain)
+    groups: dict[int, dict[str, np.ndarray]] = {}
     fetched = store.get([points[i].domain for i in new], with_vectors=True)
     links, other_model = [], 0
     for position, i in enumerate(new):
@@ -150,12 +161,38 @@ def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[
         theirs = previous.projection.apply(np.vstack([vectors[d].vector for d in kept]))
         distance = np.linalg.norm(theirs.astype(np.float64) - mine, axis=1)
         best = int(np.argmin(distance))
-        if distance[best] <= threshold:
+        label = labels[kept[best]]
+        if label not in groups:
+            groups[label] = _group_points(store, members[label], previous.projection)
+        if distance[best] <= min(threshold, _local_scale(groups[label], kept[best])):
             links.append(_Link(position, position_of[kept[best]], "hdbscan", float(distance[best])))
     info["embedding_tier"] = f"threshold {threshold:.4f} for {model}"
     if other_model:
         info["other_model"] = other_model  # vectors of another model are not on the calibrated scale
     return links
+
+
+def _group_points(store: LogoStore, domains: list[str], projection: Any) -> dict[str, np.ndarray]:
+    """A group's members in the calibration's PCA space (at most MAX_SCALE_MEMBERS of them)."""
+    stored = store.get(sorted(domains)[:MAX_SCALE_MEMBERS], with_vectors=True)
+    kept = [d for d, p in stored.items() if p.vector is not None]
+    if not kept:
+        return {}
+    points = projection.apply(np.vstack([stored[d].vector for d in kept])).astype(np.float64)
+    return dict(zip(kept, points, strict=True))
+
+
+def _local_scale(group: Mapping[str, np.ndarray], member: str) -> float:
+    """How far ``member``'s nearest distinct fellow is: HDBSCAN (min_samples=1) links a point to the member's
+    cluster only below the distances at which that cluster's own members link, and the nearest fellow is the
+    local measure of it (a loner at 0.8 of the threshold beside a tight pair stays out, as in a full run).
+    0 when the member has no distinct fellow (copies of one file prove nothing about scale)."""
+    if member not in group:
+        return 0.0
+    own = group[member]
+    distances = [float(np.linalg.norm(point - own)) for domain, point in group.items() if domain != member]
+    distinct = [d for d in distances if d > 1e-9]
+    return min(distinct) if distinct else 0.0
 
 
 def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], labels: dict[str, int],
