@@ -99,7 +99,8 @@ def test_second_part_placed_like_a_full_run(tmp_path, stand_in: bool) -> None:
     truth, config = _two_parts(tmp_path, stand_in, seed=3)
     precision, recall, runs = _agreement(config, truth)
     placed, second = runs["placed"], runs["second"]
-    # Measured: random weights (strong tiers only) 1.00 / 1.00; stand-in embedder 1.00 / 1.00 (see README)
+    # Measured: 1.000 / 1.000 with random weights (strong tiers only) and with the stand-in embedder (whose
+    # tier calibrates here, but neither run joins any of these logos by embeddings: the next test does)
     assert precision >= 0.98 and recall >= 0.95, (precision, recall)
     assert placed.params["incremental"]["new"] == len(second)
     for domain in second:
@@ -126,3 +127,38 @@ def test_incremental_without_a_previous_run_says_so(tmp_path) -> None:
     _index(tmp_path, tmp_path / "files", stand_in=False)
     with pytest.raises(LogosimError, match="run `logosim cluster` once without --incremental"):
         stages.cluster(Config.from_env({}, data_dir=tmp_path / "data"), stages.ClusterOptions(incremental=True))
+
+
+def test_embedding_tier_places_like_a_full_run(tmp_path) -> None:
+    """Synthetic vectors with known groups (bench/search.py's generator), half of each group's members near
+    renderings that calibrate the tier: the embedding tier does the placing here."""
+    from bench.search import synthetic
+    from search.cluster import cluster_store
+    from search.incremental import Previous, place_new
+
+    domains, vectors, sha256s, phashes, _truth = synthetic(1500, seed=5)
+    rows = [({"domain": d, "sha256": s, "phash": p, "model": "synthetic", "pixels": s, "nhash": p + p,
+              "shash": "", "aspect": 1.0}, v) for d, v, s, p in zip(domains, vectors, sha256s, phashes, strict=True)]
+    second = {d for d in domains if _second(d)}
+    with LogoStore(StoreConfig(path=tmp_path / "qdrant")) as store:
+        store.ensure_collection()
+        store.upsert([row for row in rows if row[0]["domain"] not in second])
+        first = cluster_store(store)
+        assert first.params["calibration"]["threshold"] is not None, first.params["calibration"]
+        previous = Previous(first.labels, first.evidence, first.params, first.projection)
+        store.upsert([row for row in rows if row[0]["domain"] in second])
+        placed, changed = place_new(store, previous)
+        full = cluster_store(store, write_back=False)
+    assert set(changed) >= second
+    got, want = _pairs(placed.labels, second), _pairs(full.labels, second)
+    precision, recall = len(got & want) / max(len(got), 1), len(got & want) / max(len(want), 1)
+    joined = [d for d in second if placed.evidence.get(d, {}).get("tier") == "hdbscan"]
+    print(f"embedding placement vs full: precision {precision:.3f}, recall {recall:.3f}, "
+          f"{len(joined)} of {len(second)} joined by the embedding tier")
+    assert joined and all(placed.evidence[d]["distance"] <= first.params["calibration"]["threshold"] for d in joined)
+    # Measured (1,500 synthetic logos, 506 placed): precision 0.913, recall 0.745 against the full run. The
+    # pairs it misses are mostly new logos that a full run's HDBSCAN groups among themselves or with former
+    # outliers by embeddings alone (placement joins by embeddings only to existing groups); with the
+    # calibrated threshold as the only test it gave 0.870 / 0.901, and the group's linkage distance instead
+    # of the member's nearest fellow 0.896 / 0.801 but 0.873 precision on the brand families.
+    assert precision >= 0.9 and recall >= 0.7, (precision, recall)
