@@ -6,6 +6,8 @@ points, a third of the groups reusing one file on several domains (same vector a
 the group's own for members. Each measurement runs in its own subprocess so peak RSS is its own. Usage:
 
     .venv/bin/python bench/search.py --sizes 3400 100000 --what cluster similar
+    .venv/bin/python bench/search.py --sizes 1000000 --what cluster       # the 15-minute, 16 GiB target
+    .venv/bin/python bench/search.py --sizes 100000 --what cluster --compare-exact   # HNSW vs exact graph
 """
 
 from __future__ import annotations
