@@ -257,11 +257,13 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
 def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
             min_cluster_size: MinClusterOpt = 2,
             tune: Annotated[bool, typer.Option("--tune", help="No effect: the embedding tier calibrates itself.")] = False,
+            incremental: Annotated[bool, typer.Option(
+                "--incremental", help="Place logos indexed since the last full run into its groups.")] = False,
             as_json: JsonOpt = False) -> None:
     """Group logos (identical file or pixels, near-identical picture, same shape, then calibrated embeddings);
     write clusters.json, clusters_evidence.json and report.html."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
-    options = ClusterOptions(min_cluster_size=min_cluster_size, tune=tune)
+    options = ClusterOptions(min_cluster_size=min_cluster_size, tune=tune, incremental=incremental)
     result, report_path = _guard(lambda: stages.cluster(config, options, reporter=RichReporter()))
     _emit_json(_cluster_json(result)) if as_json else _print_groups(result, report_path)
 

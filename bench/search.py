@@ -6,6 +6,8 @@ points, a third of the groups reusing one file on several domains (same vector a
 the group's own for members. Each measurement runs in its own subprocess so peak RSS is its own. Usage:
 
     .venv/bin/python bench/search.py --sizes 3400 100000 --what cluster similar
+    .venv/bin/python bench/search.py --sizes 1000000 --what cluster       # the 15-minute, 16 GiB target
+    .venv/bin/python bench/search.py --sizes 100000 --what cluster --compare-exact   # HNSW vs exact graph
 """
 
 from __future__ import annotations
@@ -31,25 +33,40 @@ NOISE_SHARE = 0.3
 QUERIES = 200
 
 
+GENERATE_CHUNK = 50_000  # rows generated at a time: the float32 output is the only full-size array
+
+
 def synthetic(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], list[str], np.ndarray]:
-    """(domains, unit vectors, sha256s, phash hex, true labels with -1 for noise points)."""
+    """(domains, unit vectors, sha256s, phash hex, true labels with -1 for noise points).
+
+    Generated in chunks of rows straight into one float32 array (1M x 2048 is 8 GiB: no temporaries of
+    that size), everything else vectorised."""
     rng = np.random.default_rng(seed)
     sizes = _group_sizes(rng, int(n * (1 - NOISE_SHARE)))
     truth = np.full(n, -1, dtype=np.int64)
     truth[:sum(sizes)] = np.repeat(np.arange(len(sizes)), sizes)
     rng.shuffle(truth)
-    mixing = rng.standard_normal((LATENT, DIM), dtype=np.float32) / np.sqrt(LATENT)
-    latent = rng.standard_normal((n, LATENT), dtype=np.float32)
+    mixing = rng.standard_normal((LATENT, DIM), dtype=np.float32) / np.float32(np.sqrt(LATENT))  # float32 BLAS
     centres = rng.standard_normal((len(sizes), LATENT), dtype=np.float32)
     spread = rng.uniform(0.15, 0.45, len(sizes)).astype(np.float32)  # some groups are tight, some loose
-    grouped = truth >= 0
-    latent[grouped] = centres[truth[grouped]] + spread[truth[grouped], None] * latent[grouped]
-    vectors = latent @ mixing + 0.02 * rng.standard_normal((n, DIM), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.empty((n, DIM), dtype=np.float32)
+    # one noise buffer, reused: freshly allocated memory is slow to touch the first time on this VM
+    noise = np.empty((min(GENERATE_CHUNK, n), DIM), dtype=np.float32)
+    for start in range(0, n, GENERATE_CHUNK):
+        stop = min(start + GENERATE_CHUNK, n)
+        part, block, buffer = truth[start:stop], vectors[start:stop], noise[:stop - start]
+        latent = rng.standard_normal((stop - start, LATENT), dtype=np.float32)
+        grouped = part >= 0
+        latent[grouped] = centres[part[grouped]] + spread[part[grouped], None] * latent[grouped]
+        np.matmul(latent, mixing, out=block)
+        rng.standard_normal(out=buffer, dtype=np.float32)
+        buffer *= 0.02
+        block += buffer
+        block /= np.sqrt(np.einsum("ij,ij->i", block, block))[:, None]  # no temporary of the block's size
     sha256s = [hashlib.sha256(f"file{i}".encode()).hexdigest() for i in range(n)]
-    phashes = _phashes(rng, truth, len(sizes))
-    _reuse_files(rng, truth, vectors, sha256s, phashes)
-    return [f"site{i}.example" for i in range(n)], vectors, sha256s, phashes, truth
+    hashes = _phashes(rng, truth, len(sizes))
+    _reuse_files(truth, vectors, sha256s, hashes)
+    return [f"site{i}.example" for i in range(n)], vectors, sha256s, [f"{int(v):016x}" for v in hashes], truth
 
 
 def _group_sizes(rng: np.random.Generator, budget: int) -> list[int]:
@@ -63,44 +80,57 @@ def _group_sizes(rng: np.random.Generator, budget: int) -> list[int]:
 
 def _random_hashes(rng: np.random.Generator, count: int) -> np.ndarray:
     """64-bit values with exactly 32 bits set, like a real phash (thresholded at the median)."""
-    bits = np.argsort(rng.random((count, 64)), axis=1)[:, :32]
-    return (np.uint64(1) << bits.astype(np.uint64)).sum(axis=1, dtype=np.uint64)
+    out = np.empty(count, dtype=np.uint64)
+    for start in range(0, count, GENERATE_CHUNK):
+        stop = min(start + GENERATE_CHUNK, count)
+        out[start:stop] = _bits(np.argsort(rng.random((stop - start, 64)), axis=1)[:, :32])
+    return out
 
 
-def _phashes(rng: np.random.Generator, truth: np.ndarray, groups: int) -> list[str]:
-    own = _random_hashes(rng, len(truth))
+def _bits(positions: np.ndarray) -> np.ndarray:
+    return (np.uint64(1) << positions.astype(np.uint64)).sum(axis=1, dtype=np.uint64)
+
+
+def _phashes(rng: np.random.Generator, truth: np.ndarray, groups: int) -> np.ndarray:
+    values = _random_hashes(rng, len(truth))
     base = _random_hashes(rng, groups)
-    values = own.copy()
     # half the members of a group are near-identical renderings (2-4 bits off the group's hash)
-    near = (truth >= 0) & (rng.random(len(truth)) < 0.5)
-    for i in np.flatnonzero(near):
-        flips = rng.choice(64, size=int(rng.integers(2, 5)), replace=False).astype(np.uint64)
-        values[i] = base[truth[i]] ^ (np.uint64(1) << flips).sum(dtype=np.uint64)
-    return [f"{int(v):016x}" for v in values]
+    near = np.flatnonzero((truth >= 0) & (rng.random(len(truth)) < 0.5))
+    positions = np.argsort(rng.random((len(near), 64)), axis=1)[:, :4].astype(np.uint64)
+    flipped = (np.uint64(1) << positions) * (np.arange(4) < rng.integers(2, 5, len(near))[:, None])
+    values[near] = base[truth[near]] ^ flipped.sum(axis=1, dtype=np.uint64)
+    return values
 
 
-def _reuse_files(rng: np.random.Generator, truth: np.ndarray, vectors: np.ndarray, sha256s: list[str],
-                 phashes: list[str]) -> None:
+def _reuse_files(truth: np.ndarray, vectors: np.ndarray, sha256s: list[str], hashes: np.ndarray) -> None:
     """A third of the groups serve one file on several of their domains: same vector, sha256 and phash."""
-    for label in range(0, int(truth.max()) + 1, 3):
-        members = np.flatnonzero(truth == label)
-        if len(members) < 2:
-            continue
-        copies = members[: max(2, len(members) // 2)]
-        for i in copies[1:]:
-            vectors[i] = vectors[copies[0]]
-            sha256s[i] = sha256s[copies[0]]
-            phashes[i] = phashes[copies[0]]
+    order = np.argsort(truth, kind="stable")
+    labels = truth[order]
+    starts = np.searchsorted(labels, labels, side="left")  # first position of each member's label
+    rank = np.arange(len(order)) - starts
+    size = np.searchsorted(labels, labels, side="right") - starts
+    copy = (labels >= 0) & (labels % 3 == 0) & (size >= 2) & (rank > 0) & (rank < np.maximum(2, size // 2))
+    targets, sources = order[copy], order[starts[copy]]
+    for start in range(0, len(targets), GENERATE_CHUNK):
+        part = slice(start, start + GENERATE_CHUNK)
+        vectors[targets[part]] = vectors[sources[part]]
+    hashes[targets] = hashes[sources]
+    for target, source in zip(targets.tolist(), sources.tolist(), strict=True):
+        sha256s[target] = sha256s[source]
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_cluster(size: int, tune: bool) -> dict:
+def bench_cluster(size: int, tune: bool, exact_knn: bool = False, labels_out: str = "") -> dict:
     from sklearn.metrics import adjusted_rand_score
 
+    from search import grouping
     from search.cluster import cluster_vectors
+
+    if exact_knn:
+        grouping.EXACT_KNN_UP_TO = size  # the exact n^2 graph, to measure the approximate one against
 
     domains, vectors, sha256s, phashes, truth = synthetic(size)
     # the near tier's evidence: the synthetic phash stands for both hashes of the trimmed logo, so the
@@ -114,6 +144,8 @@ def bench_cluster(size: int, tune: bool) -> dict:
     # noise / outliers as singletons, so "all noise" does not score as one big agreeing cluster
     singletons = np.arange(size) + size + 1
     ari = adjusted_rand_score(np.where(truth >= 0, truth, singletons), np.where(predicted >= 0, predicted, singletons))
+    if labels_out:
+        np.save(labels_out, np.where(predicted >= 0, predicted, singletons))
     return {"seconds": result.seconds, "ari": ari, "groups": len(result.groups), "true_groups": int(truth.max()) + 1,
             "outliers": len(result.outliers), "peak_mb": _peak_mb(), "data_mb": before,
             "params": {k: v for k, v in result.params.items() if not isinstance(v, float)},
@@ -148,10 +180,30 @@ def bench_similar(size: int) -> dict:
             "p99_ms": 1000 * float(np.percentile(latencies, 99)), "peak_mb": _peak_mb()}
 
 
-def _child(what: str, size: int, tune: bool) -> dict:
-    command = [sys.executable, __file__, "--child", what, str(size), str(int(tune))]
+def _child(what: str, size: int, tune: bool, exact: bool = False, labels_out: str = "") -> dict:
+    command = [sys.executable, __file__, "--child", what, str(size), str(int(tune)), str(int(exact)),
+               labels_out or "-"]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def _report_cluster(size: int, tune: bool, compare_exact: bool) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        runs = [("", False)] + ([(" exact k-NN", True)] if compare_exact else [])
+        labels = []
+        for name, exact in runs:
+            path = str(Path(tmp) / f"labels{int(exact)}.npy")
+            r = _child("cluster", size, tune, exact, path)
+            labels.append(np.load(path))
+            print(f"cluster{' --tune' if tune else ''}{name} {size:>7}: {r['seconds']:.1f} s, ARI {r['ari']:.3f}, "
+                  f"{r['groups']} groups (true {r['true_groups']}), {r['outliers']} outliers, "
+                  f"peak {r['peak_mb']:.0f} MB (data alone {r['data_mb']:.0f} MB) stages {r['stages']} "
+                  f"{r['params']}", flush=True)
+        if compare_exact:
+            print(f"approximate vs exact k-NN graph, {size}: ARI {adjusted_rand_score(labels[0], labels[1]):.4f}",
+                  flush=True)
 
 
 def main() -> None:
@@ -159,20 +211,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[3400, 100_000])
     parser.add_argument("--what", nargs="+", default=["cluster", "similar"], choices=["cluster", "similar"])
     parser.add_argument("--tune", action="store_true", help="also time cluster --tune")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--compare-exact", action="store_true",
+                        help="also cluster with the exact k-NN graph and print the two labellings' agreement (ARI)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        what, size, tune = args.child
-        result = bench_cluster(int(size), tune == "1") if what == "cluster" else bench_similar(int(size))
+        what, size, tune, exact, labels_out = args.child
+        result = bench_cluster(int(size), tune == "1", exact == "1", "" if labels_out == "-" else labels_out) \
+            if what == "cluster" else bench_similar(int(size))
         print(json.dumps(result, default=str))
         return
     for size in args.sizes:
         if "cluster" in args.what:
             for tune in (False, True) if args.tune else (False,):
-                r = _child("cluster", size, tune)
-                print(f"cluster{' --tune' if tune else ''} {size:>7}: {r['seconds']:.1f} s, ARI {r['ari']:.3f}, "
-                      f"{r['groups']} groups (true {r['true_groups']}), {r['outliers']} outliers, "
-                      f"peak {r['peak_mb']:.0f} MB (data alone {r['data_mb']:.0f} MB) {r['params']}", flush=True)
+                _report_cluster(size, tune, args.compare_exact)
         if "similar" in args.what:
             r = _child("similar", size, False)
             print(f"similar {size:>7}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms; upsert {r['upsert_s']:.0f} s, "

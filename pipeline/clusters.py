@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from common.datadir import DataDir, atomic_write_text
+from common.errors import LogosimError
 
 
 def clusters_json(result: Any) -> dict[str, list[str]]:
@@ -23,10 +27,46 @@ def write_clusters(result: Any, data: DataDir) -> None:
 
     atomic_write_text(data.clusters, json.dumps(clusters_json(result), indent=1, ensure_ascii=False) + "\n")
     atomic_write_text(evidence_path(data), json.dumps(evidence_json(result), indent=1, ensure_ascii=False) + "\n")
+    _write_projection(getattr(result, "projection", None), projection_path(data))
 
 
 def evidence_path(data: DataDir) -> Path:
     return data.clusters.with_name("clusters_evidence.json")
+
+
+def projection_path(data: DataDir) -> Path:
+    """The embedding tier's PCA (mean, components): `cluster --incremental` measures new logos in its space."""
+    return data.clusters.with_name("clusters_projection.npz")
+
+
+def _write_projection(projection: Any, path: Path) -> None:
+    if projection is None:
+        path.unlink(missing_ok=True)  # a stale one would describe another clustering's space
+        return
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        np.savez(handle, mean=projection.mean, components=projection.components)
+    os.replace(partial, path)
+
+
+def load_previous(data: DataDir) -> Any:
+    """What the last full clustering left for ``search.incremental``: labels, evidence, thresholds,
+    calibration and projection; one line (LogosimError) when there was none."""
+    from search.grouping import Projection
+    from search.incremental import Previous
+
+    if not data.clusters.exists() or not evidence_path(data).exists():
+        raise LogosimError(f"no previous clustering in {data.root}: run `logosim cluster` once without --incremental")
+    labels = load_clusters(data).labels
+    raw = json.loads(evidence_path(data).read_text(encoding="utf-8"))
+    explained = {m["domain"]: {k: v for k, v in m.items() if k != "domain"}
+                 for members in raw.get("groups", {}).values() for m in members if "via" in m}
+    projection = None
+    if projection_path(data).exists():
+        with np.load(projection_path(data)) as stored:
+            projection = Projection(stored["mean"], stored["components"])
+    params = {**(raw.get("thresholds") or {}), "calibration": raw.get("embedding_tier")}
+    return Previous(labels=labels, evidence=explained, params=params, projection=projection)
 
 
 def load_clusters(data: DataDir) -> Any:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -19,7 +20,7 @@ from common.config import Config
 from common.datadir import DataDir, read_state, update_state
 from common.errors import LogosimError
 from common.manifest import now_iso, read_manifest
-from pipeline.clusters import load_clusters, write_clusters
+from pipeline.clusters import load_clusters, load_previous, write_clusters
 
 
 class Stage(str, Enum):
@@ -175,6 +176,7 @@ def open_store(config: Config) -> Any:
 class ClusterOptions:
     min_cluster_size: int = 2
     tune: bool = False
+    incremental: bool = False  # place logos indexed since the last full run into its groups (search.incremental)
 
 
 def cluster(config: Config, options: ClusterOptions = ClusterOptions(), *,
@@ -187,13 +189,29 @@ def cluster(config: Config, options: ClusterOptions = ClusterOptions(), *,
     with data.locked("cluster"), open_store(config) as store:
         if not store.count():
             raise LogosimError(f"collection '{config.collection}' holds no vectors: run `logosim index` first")
-        reporter.note("grouping logos…")
-        result = cluster_store(store, min_cluster_size=options.min_cluster_size, tune=options.tune)
+        if options.incremental:
+            result = _place_new(data, store, reporter)
+        else:
+            reporter.note("grouping logos…")
+            result = cluster_store(store, min_cluster_size=options.min_cluster_size, tune=options.tune)
         write_clusters(result, data)
         report_path = write_report(result, result.points or store, data)  # one scroll, not two
         update_state(data, "cluster", finished_at=now_iso(), groups=len(result.groups),
                      outliers=len(result.outliers))
     return result, report_path
+
+
+def _place_new(data: DataDir, store: Any, reporter: Reporter) -> Any:
+    from search.cluster import write_labels
+    from search.incremental import place_new
+
+    previous = load_previous(data)
+    reporter.note("placing logos indexed since the last clustering…")
+    started = time.perf_counter()
+    result, changed = place_new(store, previous)
+    write_labels(store, result, only=changed)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 # -- the whole pipeline -----------------------------------------------------------------------------

@@ -64,6 +64,9 @@ class ClusterResult:
     # The points cluster_store read (vectors as views of its one matrix): the report draws from these
     # instead of scrolling the whole collection a second time.
     points: list[StoredPoint] = field(default_factory=list, repr=False)
+    # The embedding tier's PCA (search.grouping.Projection), kept so that `cluster --incremental` measures new
+    # logos in the space its calibration was made in; None when the tier had too few logos to project.
+    projection: Any = field(default=None, repr=False)
 
 
 class _UnionFind:
@@ -127,6 +130,7 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     if tune:
         params["tune"] = "nothing to tune: the embedding tier's threshold is calibrated on the data"
     result = _result(list(domains), union.roots(), best, kept_out)
+    result.projection = params.pop("projection", None)
     result.params = params
     result.seconds = time.perf_counter() - started
     return result
@@ -192,9 +196,11 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[ev
         info["calibration"] = {"model": model, "threshold": None, "abstained": "fewer than 3 logos"}
         return info, labels
     started = time.perf_counter()
-    norms = np.linalg.norm(vectors[index], axis=1, keepdims=True)
-    points = grouping.reduce(vectors[index] / np.maximum(norms, 1e-12), pca_dims)
+    projection = grouping.fit_projection(vectors, pca_dims, rows=index)
+    # normalised chunk by chunk: no copy of the input
+    points = np.zeros((len(index), 1), np.float32) if projection is None else projection.apply(vectors, index)
     info["pca_dims"] = int(points.shape[1])
+    info["projection"] = projection  # not JSON: kept for incremental placement, written beside clusters.json
     stages = info["stages"] = {"pca_s": round(time.perf_counter() - started, 2)}
     local = np.full(len(vectors), -1, dtype=np.int64)
     local[index] = np.arange(len(index))
@@ -322,16 +328,20 @@ def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], 
     return domains, vectors, sha256s, phashes, flagged, skipped, feats, models, points
 
 
-def write_labels(store: LogoStore, result: ClusterResult) -> None:
+def write_labels(store: LogoStore, result: ClusterResult, only: Sequence[str] | None = None) -> None:
     """Payload ``cluster`` (one set_payload call per label, so HTTP users can filter on it) and ``evidence``
-    (per grouped domain: which tier joined it, at what distance, via which fellow member; null otherwise)."""
+    (per grouped domain: which tier joined it, at what distance, via which fellow member; null otherwise);
+    ``only``: just these domains (an incremental placement)."""
+    chosen = set(result.labels) if only is None else set(only)
     by_label: dict[int, list[str]] = {}
     for domain, label in result.labels.items():
-        by_label.setdefault(label, []).append(domain)
+        if domain in chosen:
+            by_label.setdefault(label, []).append(domain)
     for label, domains in sorted(by_label.items()):
         store.set_payload(sorted(domains), {"cluster": label, "evidence": None})
     for domain, explained in sorted(result.evidence.items()):
-        store.set_payload([domain], {"evidence": explained})
+        if domain in chosen:
+            store.set_payload([domain], {"evidence": explained})
 
 
 def evidence_json(result: ClusterResult) -> dict[str, Any]:

@@ -12,6 +12,7 @@ are kept as evidence.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -125,11 +126,14 @@ def cluster(points: np.ndarray, calibration: Calibration, min_cluster_size: int 
                         calibration)
     if calibration.threshold is None or n < 3:
         return result
-    graph = grouping._knn_graph(points, K_NEIGHBOURS)
+    started = time.perf_counter()
+    graph = grouping.knn_graph(points, K_NEIGHBOURS)
     graph.data[graph.data > calibration.threshold] = 0.0  # cut every edge longer than the calibration allows
     graph.eliminate_zeros()
     joined = np.flatnonzero(np.diff(graph.indptr) > 0)
-    result.info = {"edges_within_threshold": int(graph.nnz // 2), "points_with_an_edge": int(len(joined))}
+    result.info = {"edges_within_threshold": int(graph.nnz // 2), "points_with_an_edge": int(len(joined)),
+                   "knn_graph": "exact" if n <= grouping.EXACT_KNN_UP_TO else "hnsw",
+                   "knn_s": round(time.perf_counter() - started, 2)}
     if len(joined) < 2:
         return result
     sub = graph[joined][:, joined].tocsr()

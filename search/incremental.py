@@ -1,0 +1,265 @@
+"""Place logos indexed since the last full clustering into its groups, without a full recompute.
+
+A full ``logosim cluster`` leaves its groups (clusters.json), each member's evidence and the embedding tier's
+calibration (clusters_evidence.json) and the PCA that calibration was measured in (``grouping.Projection``).
+Each new logo is then compared with what is stored, tier by tier, with the full run's own thresholds:
+
+1. the strong tiers against every stored logo: the same sha256 or pixels, a near-identical picture, the same
+   shape (``evidence`` thresholds, aspect ratios alike; placeholders and blank hashes join nothing);
+2. the embedding tier, when the full run calibrated one for the same model: the store's k-NN query gives the
+   nearest stored logos, their distance is re-measured in the calibration's PCA space, and the logo joins the
+   nearest group member's group when that distance is within the calibrated threshold and within the
+   distance from that member to its own nearest fellow (``_local_scale``: HDBSCAN's cluster reaches a point
+   only below the distances at which its members link; a loner at 0.8 of the threshold beside a tight
+   group stays out, as in a full run).
+
+New logos tied to each other by a strong tier move together; a set of them tied to a group joins it through
+its strongest edge (tier first, then distance); tied only to each other, or to logos that were outliers,
+they form a new group; tied to nothing they stay outliers. Existing groups are never merged or renumbered
+(a full run may merge two groups that a new logo bridges: run one when that matters).
+
+Why not ``hdbscan.approximate_predict``: it needs the prediction data that HDBSCAN keeps only when it is
+fitted on raw feature vectors with ``prediction_data=True`` (core distances and a space tree over those
+vectors). The full run's HDBSCAN runs on a precomputed, thresholded sparse k-NN graph through the package's
+tree, condensing and selection functions, so no such data exists; and approximate_predict would place a
+point by mutual reachability to the nearest neighbour's cluster. The rule here is that same test for the
+full run's min_samples=1, measured locally (the nearest member's group, if the point is nearer to that
+member than the member's own nearest fellow) plus the full run's guarantee: no embedding-tier join is an edge longer than the
+calibrated threshold to a fellow member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.store import LogoStore, StoredPoint
+from search import evidence
+from search.cluster import FEATURE_FIELDS, ClusterResult, degenerate, parse_phashes
+
+MAX_SCALE_MEMBERS = 1000  # a group's members fetched and projected for the local scale, at most
+NEIGHBOURS = 10  # stored logos asked of the store's k-NN query per new logo (the full run's k-NN graph: 10)
+COMPARE_CHUNK = 2_000_000  # (new x stored) hash comparisons per block: 32 MB of distances
+_RANK = {"sha256": 0, "pixels": 1, "near": 2, "shape": 3, "hdbscan": 4}
+
+
+@dataclass
+class Previous:
+    """What the last full clustering left: labels, per-member evidence, its thresholds and calibration."""
+
+    labels: dict[str, int]  # domain -> label, -1 outlier
+    evidence: dict[str, dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)  # thresholds and "calibration"
+    projection: Any = None  # search.grouping.Projection, or None
+
+
+@dataclass(frozen=True)
+class _Link:
+    new: int  # position among the new logos
+    other: int  # position among all logos
+    tier: str
+    distance: float
+
+
+def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBOURS) -> tuple[ClusterResult, list[str]]:
+    """The whole collection's grouping with the new logos placed; returns it and the domains it changed."""
+    points = [p for p in store.scroll(with_vectors=False) if p.domain]
+    new = [i for i, p in enumerate(points) if p.domain not in previous.labels]
+    labels = {p.domain: previous.labels.get(p.domain, -1) for p in points}
+    result = ClusterResult(labels=labels, groups={}, outliers=[], tier={}, evidence={
+        d: e for d, e in previous.evidence.items() if d in labels})
+    result.params = {**previous.params, "incremental": {"new": len(new)}}
+    if not new:
+        return _finish(result, previous), []
+    links = _strong_links(points, new)
+    links += _embedding_links(store, points, new, labels, previous, neighbours, result.params["incremental"])
+    joined = _place(points, new, links, labels, result)
+    result.params["incremental"].update(placed=sum(labels[points[i].domain] >= 0 for i in new))
+    # every new logo gets its payload (outliers too), and so does every former outlier that joined
+    return _finish(result, previous), sorted({points[i].domain for i in new} | set(joined))
+
+
+def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
+    """Each new logo against every stored one (new ones included), with the full run's strong-tier rules."""
+    feats = [{key: p.payload.get(key) for key in FEATURE_FIELDS} for p in points]
+    usable = np.array([not p.payload.get("warning") for p in points], dtype=bool)
+    phash_text = [p.payload.get("phash") for p in points]
+    present = np.array([bool(t) for t in phash_text], dtype=bool)
+    informative = usable & ~(present & degenerate(parse_phashes(phash_text)))
+    links: list[_Link] = []
+    for tier, key in (("sha256", "sha256"), ("pixels", "pixels")):
+        holders: dict[str, list[int]] = {}
+        for i, p in enumerate(points):
+            value = p.payload.get("sha256") if key == "sha256" else feats[i]["pixels"]
+            if value and usable[i]:
+                holders.setdefault(value, []).append(i)
+        for position, i in enumerate(new):
+            value = points[i].payload.get("sha256") if key == "sha256" else feats[i]["pixels"]
+            if value and usable[i]:
+                links += [_Link(position, j, tier, 0.0) for j in holders.get(value, []) if j != i]
+    aspect = np.array([f["aspect"] if isinstance(f["aspect"], int | float) and f["aspect"] > 0 else 0.0
+                       for f in feats], dtype=np.float64)
+    for tier, name, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
+        hashes = evidence.parse_pair_hashes([f[name] for f in feats])
+        able = informative & (hashes[:, 0] != 0) & (aspect > 0)
+        links += _near_links(hashes, aspect, able, new, limit, tier)
+    return links
+
+
+def _near_links(hashes: np.ndarray, aspect: np.ndarray, able: np.ndarray, new: list[int], limit: int,
+                tier: str) -> list[_Link]:
+    others = np.flatnonzero(able)
+    rows = [position for position, i in enumerate(new) if able[i]]
+    step = max(1, COMPARE_CHUNK // max(len(others), 1))
+    links = []
+    for start in range(0, len(rows), step):
+        part = rows[start:start + step]
+        mine = np.array([new[p] for p in part])
+        distance = evidence.pair_distance(hashes[mine][:, None, :], hashes[others][None, :, :])
+        close = (distance <= limit) & evidence.aspect_close(aspect[mine][:, None], aspect[others][None, :])
+        close &= mine[:, None] != others[None, :]
+        for r, c in zip(*np.nonzero(close), strict=True):
+            links.append(_Link(part[r], int(others[c]), tier, float(distance[r, c])))
+    return links
+
+
+def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[int], labels: Mapping[str, int],
+                     previous: Previous, neighbours: int, info: dict[str, Any]) -> list[_Link]:
+    """The nearest stored group members from the store's k-NN query, re-measured in the calibration's PCA
+    space; only those within the calibrated threshold, and only for vectors of the calibrated model."""
+    calibration = previous.params.get("calibration") or {}
+    threshold, model = calibration.get("threshold"), calibration.get("model") or ""
+    if threshold is None or previous.projection is None:
+        info["embedding_tier"] = calibration.get("abstained") or "the last full run calibrated no threshold"
+        return []
+    position_of = {p.domain: i for i, p in enumerate(points)}
+    members: dict[int, list[str]] = {}
+    for domain, label in labels.items():
+        members.setdefault(label, []).append(domain)
+    groups: dict[int, dict[str, np.ndarray]] = {}
+    fetched = store.get([points[i].domain for i in new], with_vectors=True)
+    links, other_model = [], 0
+    for position, i in enumerate(new):
+        point = fetched.get(points[i].domain)
+        if point is None or point.vector is None or points[i].payload.get("warning"):
+            continue
+        if (points[i].payload.get("model") or "") != model:
+            other_model += 1
+            continue
+        hits = [h for h in store.search(point.vector, limit=neighbours, exclude=point.domain)
+                if labels.get(h.domain, -1) >= 0 and h.domain in position_of]
+        if not hits:
+            continue
+        vectors = store.get([h.domain for h in hits], with_vectors=True)
+        kept = [h.domain for h in hits if vectors.get(h.domain) and vectors[h.domain].vector is not None]
+        if not kept:
+            continue
+        mine = previous.projection.apply(point.vector[None, :])
+        theirs = previous.projection.apply(np.vstack([vectors[d].vector for d in kept]))
+        distance = np.linalg.norm(theirs.astype(np.float64) - mine, axis=1)
+        best = int(np.argmin(distance))
+        label = labels[kept[best]]
+        if label not in groups:
+            groups[label] = _group_points(store, members[label], previous.projection)
+        if distance[best] <= min(threshold, _local_scale(groups[label], kept[best])):
+            links.append(_Link(position, position_of[kept[best]], "hdbscan", float(distance[best])))
+    info["embedding_tier"] = f"threshold {threshold:.4f} for {model}"
+    if other_model:
+        info["other_model"] = other_model  # vectors of another model are not on the calibrated scale
+    return links
+
+
+def _group_points(store: LogoStore, domains: list[str], projection: Any) -> dict[str, np.ndarray]:
+    """A group's members in the calibration's PCA space (at most MAX_SCALE_MEMBERS of them)."""
+    stored = store.get(sorted(domains)[:MAX_SCALE_MEMBERS], with_vectors=True)
+    kept = [d for d, p in stored.items() if p.vector is not None]
+    if not kept:
+        return {}
+    points = projection.apply(np.vstack([stored[d].vector for d in kept])).astype(np.float64)
+    return dict(zip(kept, points, strict=True))
+
+
+def _local_scale(group: Mapping[str, np.ndarray], member: str) -> float:
+    """How far ``member``'s nearest distinct fellow is: HDBSCAN (min_samples=1) links a point to the member's
+    cluster only below the distances at which that cluster's own members link, and the nearest fellow is the
+    local measure of it (a loner at 0.8 of the threshold beside a tight pair stays out, as in a full run).
+    0 when the member has no distinct fellow (copies of one file prove nothing about scale)."""
+    if member not in group:
+        return 0.0
+    own = group[member]
+    distances = [float(np.linalg.norm(point - own)) for domain, point in group.items() if domain != member]
+    distinct = [d for d in distances if d > 1e-9]
+    return min(distinct) if distinct else 0.0
+
+
+def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], labels: dict[str, int],
+           result: ClusterResult) -> list[str]:
+    """Join strongly tied new logos into sets; each set goes where its strongest edge to a group points."""
+    is_new = {i: position for position, i in enumerate(new)}
+    parent = list(range(len(new)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for link in links:
+        if link.tier != "hdbscan" and link.other in is_new:
+            parent[max(find(link.new), find(is_new[link.other]))] = min(find(link.new), find(is_new[link.other]))
+    sets: dict[int, list[int]] = {}
+    for position in range(len(new)):
+        sets.setdefault(find(position), []).append(position)
+    by_set: dict[int, list[_Link]] = {}
+    for link in links:
+        by_set.setdefault(find(link.new), []).append(link)
+    next_label = max([label for label in labels.values() if label >= 0], default=-1) + 1
+    changed: list[str] = []
+    for root, members in sorted(sets.items()):
+        own = sorted(by_set.get(root, []), key=lambda link: (_RANK[link.tier], link.distance))
+        to_group = [k for k in own if k.other not in is_new and labels[points[k.other].domain] >= 0]
+        to_outliers = {k.other for k in own if k.other not in is_new and labels[points[k.other].domain] < 0
+                       and k.tier != "hdbscan"}
+        if to_group:
+            label = labels[points[to_group[0].other].domain]
+        elif to_outliers or len(members) > 1:
+            label, next_label = next_label, next_label + 1
+        else:
+            continue  # tied to nothing: stays an outlier
+        joining = [new[m] for m in members] + sorted(to_outliers)
+        for i in joining:
+            labels[points[i].domain] = label
+            changed.append(points[i].domain)
+        _explain(points, joining, links, is_new, labels, label, result)
+    return changed
+
+
+def _explain(points: Sequence[StoredPoint], joining: list[int], links: list[_Link], is_new: Mapping[int, int],
+             labels: Mapping[str, int], label: int, result: ClusterResult) -> None:
+    """Each joining logo's strongest edge to a fellow member of its group (the full run's evidence shape)."""
+    new_at = {position: i for i, position in is_new.items()}
+    for i in joining:
+        own = [(k.other, k) for k in links if k.new == is_new.get(i, -1)]
+        own += [(new_at[k.new], k) for k in links if k.other == i]  # an outlier, or a new logo's fellow
+        fellows = [(other, k) for other, k in own if other != i and labels[points[other].domain] == label]
+        if fellows:
+            other, k = min(fellows, key=lambda item: (_RANK[item[1].tier], item[1].distance))
+            result.evidence[points[i].domain] = {"tier": k.tier, "distance": round(k.distance, 6),
+                                                 "via": points[other].domain}
+
+
+def _finish(result: ClusterResult, previous: Previous) -> ClusterResult:
+    """Groups from the labels (numbers kept: payloads and users hold them), tiers from the evidence."""
+    groups: dict[int, list[str]] = {}
+    for domain, label in result.labels.items():
+        if label >= 0:
+            groups.setdefault(label, []).append(domain)
+    result.groups = {label: sorted(ds) for label, ds in sorted(groups.items())}
+    result.outliers = sorted(d for d, label in result.labels.items() if label < 0)
+    result.evidence = {d: e for d, e in result.evidence.items() if result.labels.get(d, -1) >= 0}
+    result.tier = {d: (result.evidence[d]["tier"] if d in result.evidence else "outlier") for d in result.labels}
+    result.projection = previous.projection
+    return result
