@@ -69,7 +69,7 @@ class ClusterResult:
     projection: Any = field(default=None, repr=False)
 
 
-class _UnionFind:
+class UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
 
@@ -115,7 +115,7 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     present = np.array([bool(text) for text in phashes], dtype=bool)
     blank = present & degenerate(hashes)  # a missing hash says nothing; a blank image's hash does
     informative = ~blank & ~kept_out
-    union = _UnionFind(n)
+    union = UnionFind(n)
     say("joining identical files, identical pixels, near-identical pictures and shapes")
     edges = _strong_edges(feats, sha256s, hashes, present, informative, kept_out, distance)
     best = _apply(edges, union)
@@ -157,7 +157,7 @@ def _strong_edges(feats: list[Mapping[str, Any] | None], sha256s: Sequence[str |
 _RANK = {"sha256": 0, "pixels": 1, "near": 2, "phash": 2, "shape": 3, "hdbscan": 4}
 
 
-def _apply(edges: list[evidence.Edge], union: _UnionFind) -> dict[int, dict[str, Any]]:
+def _apply(edges: list[evidence.Edge], union: UnionFind) -> dict[int, dict[str, Any]]:
     """Union along every edge; per point, the strongest evidence that joined it (tier order, then distance)."""
     best: dict[int, dict[str, Any]] = {}
     for edge in sorted(edges, key=lambda e: (_RANK[e.tier], e.distance)):
@@ -184,7 +184,7 @@ def _join_near(hashes: np.ndarray, informative: np.ndarray, distance: int) -> li
     return pairs
 
 
-def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[evidence.Edge], union: _UnionFind,
+def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[evidence.Edge], union: UnionFind,
                     best: dict[int, dict[str, Any]], min_cluster_size: int, min_samples: int | None,
                     pca_dims: int, model: str) -> tuple[dict[str, Any], np.ndarray]:
     """Calibrate on the strong tiers' pairs, then HDBSCAN under the threshold; returns (params, labels)."""
@@ -196,15 +196,13 @@ def _embedding_tier(vectors: np.ndarray, informative: np.ndarray, edges: list[ev
         info["calibration"] = {"model": model, "threshold": None, "abstained": "fewer than 3 logos"}
         return info, labels
     started = time.perf_counter()
-    projection = grouping.fit_projection(vectors, pca_dims, rows=index)
-    # normalised chunk by chunk: no copy of the input
-    points = np.zeros((len(index), 1), np.float32) if projection is None else projection.apply(vectors, index)
+    projection, points = grouping.project(vectors, pca_dims, rows=index)  # normalised chunk by chunk: no copy
     info["pca_dims"] = int(points.shape[1])
     info["projection"] = projection  # not JSON: kept for incremental placement, written beside clusters.json
     stages = info["stages"] = {"pca_s": round(time.perf_counter() - started, 2)}
     local = np.full(len(vectors), -1, dtype=np.int64)
     local[index] = np.arange(len(index))
-    exact = _UnionFind(len(vectors))  # the same file or pixels: equal vectors, which prove nothing about scale
+    exact = UnionFind(len(vectors))  # the same file or pixels: equal vectors, which prove nothing about scale
     for edge in edges:
         if edge.tier in ("sha256", "pixels"):
             exact.union(edge.a, edge.b)

@@ -38,7 +38,7 @@ import numpy as np
 
 from indexer.store import LogoStore, StoredPoint
 from search import evidence
-from search.cluster import FEATURE_FIELDS, ClusterResult, degenerate, parse_phashes
+from search.cluster import FEATURE_FIELDS, ClusterResult, UnionFind, degenerate, parse_phashes
 
 MAX_SCALE_MEMBERS = 1000  # a group's members fetched and projected for the local scale, at most
 NEIGHBOURS = 10  # stored logos asked of the store's k-NN query per new logo (the full run's k-NN graph: 10)
@@ -199,23 +199,22 @@ def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], la
            result: ClusterResult) -> list[str]:
     """Join strongly tied new logos into sets; each set goes where its strongest edge to a group points."""
     is_new = {i: position for position, i in enumerate(new)}
-    parent = list(range(len(new)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    union = UnionFind(len(new))
     for link in links:
         if link.tier != "hdbscan" and link.other in is_new:
-            parent[max(find(link.new), find(is_new[link.other]))] = min(find(link.new), find(is_new[link.other]))
+            union.union(link.new, is_new[link.other])
     sets: dict[int, list[int]] = {}
     for position in range(len(new)):
-        sets.setdefault(find(position), []).append(position)
+        sets.setdefault(union.find(position), []).append(position)
     by_set: dict[int, list[_Link]] = {}
+    # each logo's links, indexed once: (the logo at the other end, the link), its links as the new end first
+    as_new: dict[int, list[tuple[int, _Link]]] = {}
+    as_other: dict[int, list[tuple[int, _Link]]] = {}
     for link in links:
-        by_set.setdefault(find(link.new), []).append(link)
+        by_set.setdefault(union.find(link.new), []).append(link)
+        as_new.setdefault(new[link.new], []).append((link.other, link))
+        as_other.setdefault(link.other, []).append((new[link.new], link))
+    by_point = {i: as_new.get(i, []) + as_other.get(i, []) for i in as_new.keys() | as_other.keys()}
     next_label = max([label for label in labels.values() if label >= 0], default=-1) + 1
     changed: list[str] = []
     for root, members in sorted(sets.items()):
@@ -233,18 +232,16 @@ def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], la
         for i in joining:
             labels[points[i].domain] = label
             changed.append(points[i].domain)
-        _explain(points, joining, links, is_new, labels, label, result)
+        _explain(points, joining, by_point, labels, label, result)
     return changed
 
 
-def _explain(points: Sequence[StoredPoint], joining: list[int], links: list[_Link], is_new: Mapping[int, int],
+def _explain(points: Sequence[StoredPoint], joining: list[int], by_point: Mapping[int, list[tuple[int, _Link]]],
              labels: Mapping[str, int], label: int, result: ClusterResult) -> None:
     """Each joining logo's strongest edge to a fellow member of its group (the full run's evidence shape)."""
-    new_at = {position: i for i, position in is_new.items()}
     for i in joining:
-        own = [(k.other, k) for k in links if k.new == is_new.get(i, -1)]
-        own += [(new_at[k.new], k) for k in links if k.other == i]  # an outlier, or a new logo's fellow
-        fellows = [(other, k) for other, k in own if other != i and labels[points[other].domain] == label]
+        fellows = [(other, k) for other, k in by_point.get(i, [])
+                   if other != i and labels[points[other].domain] == label]
         if fellows:
             other, k = min(fellows, key=lambda item: (_RANK[item[1].tier], item[1].distance))
             result.evidence[points[i].domain] = {"tier": k.tier, "distance": round(k.distance, 6),
