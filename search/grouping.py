@@ -105,11 +105,20 @@ def fit_projection(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0,
     return Projection(pca.mean_.astype(np.float32), pca.components_.astype(np.float32))
 
 
-def reduce(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
-    """``fit_projection`` then ``Projection.apply``: the rows' PCA points (one zero column when too few)."""
+def project(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, rows: np.ndarray | None = None
+            ) -> tuple[Projection | None, np.ndarray]:
+    """``fit_projection`` then ``Projection.apply``: the fit and the rows' PCA points (one zero column when
+    there are too few rows to fit)."""
     projection = fit_projection(vectors, dims, seed, rows)
     count = len(vectors) if rows is None else len(rows)
-    return np.zeros((count, 1), dtype=np.float32) if projection is None else projection.apply(vectors, rows)
+    if projection is None:
+        return None, np.zeros((count, 1), dtype=np.float32)
+    return projection, projection.apply(vectors, rows)
+
+
+def reduce(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
+    """The rows' PCA points (``project`` without the fit)."""
+    return project(vectors, dims, seed, rows)[1]
 
 
 def _normalised(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:

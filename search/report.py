@@ -195,7 +195,7 @@ def layout(vectors: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
 
     from search.grouping import reduce
 
-    reduced = reduce(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), seed=seed)
+    reduced = reduce(vectors, seed=seed)  # reduce normalises the vectors itself
     if len(vectors) > TSNE_LIMIT or len(vectors) < 5:
         dims = min(2, reduced.shape[1])
         flat = PCA(n_components=dims, random_state=seed).fit_transform(reduced) if dims == 2 else \
