@@ -78,6 +78,11 @@ def _not_a_refusal(record: logging.LogRecord) -> bool:
     return not getattr(record, "refusal", False)
 
 
+# Finish reasons of a crawl that refused or stopped for a reason its user must act on (_raise_refusal maps
+# each to its error; `scrapy crawl logos` exits 1 on them: crawler/commands/crawl.py).
+REFUSAL_REASONS = frozenset({LOCKED_REASON, "input_error", UNREACHABLE_REASON, LOST_REASON})
+
+
 def _raise_refusal(crawler: Any) -> None:
     """A crawl that refused to start says why in its stats (crawler.pipelines.REFUSAL_STAT)."""
     stats = crawler.stats

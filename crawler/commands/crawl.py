@@ -11,10 +11,7 @@ import argparse
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
 
-from crawler.frontier import LOST_REASON, UNREACHABLE_REASON
-from crawler.pipelines import LOCKED_REASON
-
-FAILING_REASONS = frozenset({LOCKED_REASON, "input_error", UNREACHABLE_REASON, LOST_REASON})
+from crawler.runner import REFUSAL_REASONS
 
 
 class Command(ScrapyCrawl):
@@ -27,5 +24,5 @@ class Command(ScrapyCrawl):
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-        if self.crawler_process.bootstrap_failed or reason in FAILING_REASONS:
+        if self.crawler_process.bootstrap_failed or reason in REFUSAL_REASONS:
             self.exitcode = 1
