@@ -98,7 +98,4 @@ def _close_sharing(values: np.ndarray, keys: np.ndarray, distance: int) -> tuple
 
 
 def popcount(values: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):  # numpy >= 2
-        return np.bitwise_count(values).astype(np.int64)
-    as_bytes = values.astype(np.uint64).view(np.uint8).reshape(*values.shape, 8)
-    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1).astype(np.int64)
+    return np.bitwise_count(values).astype(np.int64)
