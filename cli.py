@@ -201,8 +201,8 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
 
 # -- index ------------------------------------------------------------------------------------------------
 def _index_report(summary: Any) -> dict:
-    return {"indexed": summary.indexed, "unchanged": summary.unchanged, "failed": summary.failed,
-            "pruned": summary.pruned, "reasons": summary.reasons, "failures": summary.failures,
+    return {"indexed": summary.indexed, "unchanged": summary.unchanged, "refreshed": summary.refreshed,
+            "failed": summary.failed, "pruned": summary.pruned, "reasons": summary.reasons, "failures": summary.failures,
             "seconds": round(summary.seconds, 2), "model": summary.model, "device": summary.device}
 
 
@@ -210,6 +210,9 @@ def _print_index(report: dict) -> None:
     err.print(f"[bold]{report['indexed']}[/] logos indexed, {report['unchanged']} unchanged, "
               f"{report['failed']} failed, {report['pruned']} pruned in {report['seconds']} s "
               f"({report['model']} on {report['device']}).")
+    if report["refreshed"]:
+        err.print(f"{report['refreshed']} unchanged logos got the near-duplicate evidence added since they were "
+                  "indexed (not re-embedded).")
     _counter_table("failed, by reason", report["reasons"])
 
 

@@ -1,7 +1,9 @@
 """Calibrate the near-identical and same-shape tiers on the real logos of ../shared/data/real-logos.
 
 Positives: every real logo against variants of itself made here (JPEG, WebP, half and double size, padded,
-cropped by 3 %, recoloured dark / light / hue-rotated). Negatives: pairs of different real files whose
+cropped by 3 %, recoloured dark / light / hue-rotated). The near tier's colour check is calibrated on the
+same pairs: the share of the near kinds it keeps, the share of recolours it hands on to the shape tier, and
+the cross-family pairs within the near tier's hash distance that it keeps. Negatives: pairs of different real files whose
 domains are not of one name family (the first label's leading word: aamco-bellevue.com -> aamco), so a
 brand's own variants do not count as false merges. Prints, per tier and threshold, the recall of each
 variant kind and the negative pairs within it (with the aspect-ratio check), and the closest negatives.
@@ -40,7 +42,9 @@ def _flat(image: Image.Image, fill=(255, 255, 255)) -> Image.Image:
 def _encode(image: Image.Image, fmt: str, **kw) -> Image.Image:
     buffer = io.BytesIO()
     (image.convert("RGB") if fmt == "JPEG" else image).save(buffer, format=fmt, **kw)
-    return load_logo(io.BytesIO(buffer.getvalue()))
+    with Image.open(io.BytesIO(buffer.getvalue()), formats=[fmt]) as decoded:  # as the crawler's conversion
+        decoded.load()
+        return decoded.convert("RGBA")
 
 
 def _resize(image: Image.Image, factor: float) -> Image.Image:
@@ -112,27 +116,66 @@ def load(folder: Path, limit: int | None) -> tuple[list[str], list[Image.Image]]
     return domains, images
 
 
+def _all_features(image: Image.Image) -> tuple:
+    return features(image), {kind: features(make(image)) for kind, make in VARIANTS.items()}
+
+
+def colour_report(domains: list[str], base: list, variants: dict, other: np.ndarray) -> None:
+    """The near tier's pairs (hash and aspect within the tier) again, with the colour check at each limit."""
+    hashes = evidence.parse_pair_hashes([f.nhash for f in base])
+    aspect = np.array([f.aspect for f in base])
+    layout = evidence.parse_colours([f.colour for f in base])
+    near = {}
+    for kind in VARIANTS:
+        v = variants[kind]
+        ok = (evidence.pair_distance(hashes, evidence.parse_pair_hashes([f.nhash for f in v]))
+              <= evidence.NEAR_DISTANCE) & evidence.aspect_close(aspect, np.array([f.aspect for f in v]))
+        near[kind] = (ok, evidence.colour_distance(layout, evidence.parse_colours([f.colour for f in v])))
+    negatives = evidence.pair_distance(hashes[:, None], hashes[None, :])
+    close = np.triu(other, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
+        & evidence.aspect_close(aspect[:, None], aspect[None, :])
+    rows, cols = np.nonzero(close)
+    pair_colour = evidence.colour_distance(layout[rows], layout[cols])
+    print(f"\n== near tier's colour check (mean Delta E over the cells); {len(rows)} cross-family pairs within "
+          f"{evidence.NEAR_DISTANCE} bits; near-tier share of each variant kind kept")
+    for limit in (5, 10, 15, 20, 25, 30, 40, 60):
+        line = [f"dE<={limit:2d}"]
+        for kind, (ok, distance) in near.items():
+            line.append(f"{kind} {(ok & (distance <= limit)).mean():.3f}")
+        line.append(f"| cross-family pairs kept {int((pair_colour <= limit).sum())}")
+        print("  ".join(line), flush=True)
+    for r, c, d in sorted(zip(rows, cols, pair_colour, strict=True), key=lambda t: -t[2])[:30]:
+        print(f"   cross-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--logos", type=Path, required=True, help="PNG logos (logos/ of a `logosim import`)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--cache", type=Path, help="keep the features here (a pickle) for another look")
-    parser.add_argument("--tiers", nargs="+", default=["near", "shape"])
+    parser.add_argument("--tiers", nargs="+", default=["near", "colour", "shape"])
     parser.add_argument("--show", type=int, default=24, help="list the negatives up to this distance")
+    parser.add_argument("--jobs", type=int, default=1, help="processes computing the features")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.cache and args.cache.exists():
         domains, base, variants = pickle.loads(args.cache.read_bytes())
     else:
         domains, images = load(args.logos, args.limit)
-        base = [features(im) for im in images]
-        variants = {kind: [features(make(im)) for im in images] for kind, make in VARIANTS.items()}
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as pool:
+            done = list(pool.map(_all_features, images, chunksize=32))
+        base = [b for b, _ in done]
+        variants = {kind: [v[kind] for _, v in done] for kind in VARIANTS}
         if args.cache:
             args.cache.write_bytes(pickle.dumps((domains, base, variants)))
     print(f"{len(domains)} logos and {len(VARIANTS)} variants each: features in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     pixels = np.array([f.pixels for f in base])
     other = ~same_family(domains) & (pixels[:, None] != pixels[None, :])  # same pixels: a stronger tier's
+    if "colour" in args.tiers:
+        colour_report(domains, base, variants, other)
     for tier, field, kinds in (("near", "nhash", NEAR_KINDS), ("shape", "shash", SHAPE_KINDS)):
         if tier not in args.tiers:
             continue

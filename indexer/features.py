@@ -15,10 +15,10 @@ Every hash is computed on a copy shrunk to ``WORK_SIDE``: the hashes look at 32x
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageCms
 
 from indexer.preprocess import LIGHT, MARGIN_TOLERANCE, composite
 
@@ -38,6 +38,11 @@ WHITE_SHARE = 0.05
 # Below this perimeter^2 / area a mask is a plain badge (disc, rounded box): on the real logos, circular badges
 # of unrelated brands (CED, Toyota, TBWA, Ubicast, Skoda, Truly Nolen) met at shape distance 0-8 before it.
 BADGE_PLAINNESS = 15.0
+# Cells per side of the colour layout: 4x4 mean colours say which colour is where (a two-colour mark and its
+# colour-swapped twin differ) while a 3 % crop moves each cell's content by an eighth of a cell at most.
+COLOUR_GRID = 4
+_TO_LAB = ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"),
+                                                  "RGB", "LAB")
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,14 @@ class Features:
     nhash: str  # 32 hex digits: phash (16) + dhash (16) of the trimmed picture
     shash: str  # 32 hex digits: phash + dhash of its foreground mask ("" when the mask is empty)
     aspect: float
+    colour: str  # 6 * COLOUR_GRID**2 hex digits: CIELAB (8-bit L, a, b) of each grid cell, row by row
 
     def payload(self) -> dict[str, str | float]:
-        return {"pixels": self.pixels, "nhash": self.nhash, "shash": self.shash, "aspect": round(self.aspect, 4)}
+        return {"pixels": self.pixels, "nhash": self.nhash, "shash": self.shash, "aspect": round(self.aspect, 4),
+                "colour": self.colour}
+
+
+FIELDS = tuple(field.name for field in fields(Features))  # the payload fields written from these
 
 
 def pixel_digest(image: Image.Image) -> str:
@@ -66,7 +76,14 @@ def features(image: Image.Image) -> Features:
         small.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
     content, mask = _content_and_mask(small)
     shape = _hashes(mask) if _shaped(mask) else ""
-    return Features(pixel_digest(image), _hashes(content), shape, content.width / max(content.height, 1))
+    return Features(pixel_digest(image), _hashes(content), shape, content.width / max(content.height, 1),
+                    colour_layout(content))
+
+
+def colour_layout(content: Image.Image) -> str:
+    """The mean colour of each COLOUR_GRID x COLOUR_GRID cell (box filter: an area average), as CIELAB."""
+    cells = content.convert("RGB").resize((COLOUR_GRID, COLOUR_GRID), Image.Resampling.BOX)
+    return ImageCms.applyTransform(cells, _TO_LAB).tobytes().hex()
 
 
 def _shaped(mask: Image.Image) -> bool:

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from common.datadir import DataDir
 from common.errors import ManifestError
 from common.manifest import ManifestRecord, iter_ok, read_manifest
 from indexer.dataset import Batch, LogoDataset, collate
+from indexer.features import FIELDS as FEATURE_FIELDS
+from indexer.features import features
 from indexer.model import Embedder
+from indexer.preprocess import load_logo
 from indexer.store import LogoStore, StoreConfig
 
 # On CPU the model needs every core and decoding is ~5% of the work (bench/embed.py): workers only compete.
@@ -41,6 +45,7 @@ class IndexSummary:
     unchanged: int = 0
     failed: int = 0
     pruned: int = 0
+    refreshed: int = 0  # unchanged logos whose near-duplicate evidence gained a field (no re-embedding)
     reasons: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # domain -> reason
     seconds: float = 0.0
@@ -64,6 +69,7 @@ def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str
             stored = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
             todo = _changed(data_dir, records, stored, embedder.name, force)
             summary.unchanged = sum(1 for _ in iter_ok(records)) - len(todo)
+            summary.refreshed = _refresh_features(data_dir, records, stored, todo, store)
             _embed_all(data_dir, todo, embedder, store, summary, workers, progress, overlap)
             if prune:
                 stale = sorted(set(stored) - {record.domain for record in iter_ok(records)})
@@ -111,6 +117,26 @@ def _changed(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict
                 or "nhash" not in payload:  # indexed before the near-duplicate features existed
             todo.append(record)
     return todo
+
+
+def _refresh_features(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict[str, dict[str, Any]],
+                      todo: list[ManifestRecord], store: LogoStore) -> int:
+    """Points whose vector stays but whose payload lacks a near-duplicate field added since it was indexed
+    (``colour``): the evidence is recomputed from the logo file and set on the point, without the model."""
+    embedding = {record.domain for record in todo}
+    fields = set(FEATURE_FIELDS)
+    refreshed = 0
+    for record in iter_ok(records):
+        payload = stored.get(record.domain)
+        if record.domain in embedding or payload is None or fields <= payload.keys():
+            continue
+        try:
+            values = features(load_logo(_logo_file(data_dir, record))).payload()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            continue  # unreadable now: the stored evidence stays, the missing field stays unchecked
+        store.set_payload([record.domain], values)
+        refreshed += 1
+    return refreshed
 
 
 def default_workers(device: torch.device) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import LogosimError
+from indexer.features import FIELDS
 from indexer.store import LogoStore, StoredPoint
 from search import embedtier, evidence, grouping
 from search.hashing import near_pairs, popcount  # noqa: F401  (near_pairs: part of this module's API)
@@ -45,7 +46,7 @@ DEGENERATE_BITS = 8
 # them) is kept out of every tier: two sites with the same white square do not share a logo.
 FLAGGED_TIER = "placeholder"
 
-FEATURE_FIELDS = ("pixels", "nhash", "shash", "aspect")  # payload fields written by indexer.features
+FEATURE_FIELDS = FIELDS  # payload fields written by indexer.features
 
 Progress = Callable[[str], None]
 
@@ -124,7 +125,8 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     params, tier = _embedding_tier(np.asarray(vectors, dtype=np.float32), informative, edges, union, best,
                                    min_cluster_size, min_samples, pca_dims, model)
     params.update(phash_distance=distance, blank_phash=int(blank.sum()), flagged=int(kept_out.sum()), points=n,
-                  near_distance=evidence.NEAR_DISTANCE, shape_distance=evidence.SHAPE_DISTANCE,
+                  near_distance=evidence.NEAR_DISTANCE,
+                  colour_distance=evidence.COLOUR_DISTANCE, shape_distance=evidence.SHAPE_DISTANCE,
                   aspect_log_ratio=evidence.ASPECT_LOG_RATIO, tuned=False)
     params.setdefault("stages", {})["strong_tiers_s"] = round(strong_s, 2)
     if tune:
@@ -147,7 +149,8 @@ def _strong_edges(feats: list[Mapping[str, Any] | None], sha256s: Sequence[str |
     has_features = np.array([bool(text) for text in nhash], dtype=bool)
     edges = evidence.edges_equal(sha256s, usable, "sha256")
     edges += evidence.edges_equal(field_of("pixels"), usable, "pixels")
-    edges += evidence.edges_near(nhash, aspect, informative & has_features, evidence.NEAR_DISTANCE, "near")
+    edges += evidence.edges_near(nhash, aspect, informative & has_features, evidence.NEAR_DISTANCE, "near",
+                                 colours=field_of("colour"))
     edges += evidence.edges_near(shash, aspect, informative & has_features, evidence.SHAPE_DISTANCE, "shape")
     legacy = informative & present & ~degenerate(hashes) & ~has_features  # payloads from before features
     edges += [evidence.Edge(a, b, "phash", float(d)) for a, b, d in _join_near(hashes, legacy, distance)]

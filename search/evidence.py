@@ -1,7 +1,7 @@
 """The strong grouping tiers and their evidence: identical pixels, near-identical picture, same shape.
 
 Each tier compares the features that ``indexer.features`` stores in the payload (``pixels``, ``nhash``,
-``shash``, ``aspect``) and returns the pairs it proves, each with its distance, so that every merge can be
+``shash``, ``aspect``, ``colour``) and returns the pairs it proves, each with its distance, so that every merge can be
 explained. Thresholds are calibrated by ``bench/calibrate_tiers.py`` (numbers in the comments below).
 """
 
@@ -12,28 +12,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.features import COLOUR_GRID
+
 # Two logos whose trimmed pictures differ in width/height by more than this factor (|log ratio|) are never
 # near-identical or same-shape: a 32x32 hash squashes a square mark and a long word-mark alike.
 # 0.2 = a factor 1.22; a 3 % crop of each side moves it by < 0.01, and 0.2 keeps odd rounding of tiny logos.
 ASPECT_LOG_RATIO = 0.2
 
 # Distances are the sum of the phash and the dhash distances (0..128 bits) of the two trimmed pictures.
-# Calibrated with `python bench/calibrate_tiers.py` on the 3,308 usable real logos of shared/data/real-logos
-# (2026-12-01): positives are each logo against 9 variants of itself, negatives the 5.4 M pairs of different
-# pictures from different name families. At 20 bits the near tier keeps jpeg 0.969, webp 0.995, half size
-# 0.982, double 0.993, padded 0.944, 3 %-crop 0.858 of the variants (at 16: crop 0.637; at 24 crop 0.944,
-# but the first clearly unrelated brands, GlobalConnect / Grant Thornton, meet at 28). Of the 354
-# cross-family negative pairs within 20 bits, all but 11 were the same brand under another name (gs1*, svn*,
-# kia*, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images, ENGIE/Laborelec, LWW/Wolters Kluwer); the 11
-# were daikin* SVGs that render as a bare triangle and digi-intl.co.jp's triangle: the same picture, not the
-# same brand (false-merge rate 2.0e-6 per pair).
+# Calibrated with `python bench/calibrate_tiers.py --logos LOGOS --jobs 2` on the 3,308 usable real logos of
+# shared/data/real-logos (LOGOS: the PNGs of a `logosim import` of them): positives are each logo against 9
+# variants of itself, negatives the 5.4 M pairs of different pictures from different name families.
+# Re-run 2026-12-01 16:00 UTC with today's features: at 20 bits the near tier keeps jpeg 0.845, webp 0.992,
+# half size 0.972, double 0.992, padded 0.939, 3 %-crop 0.847 of the variants (at 16: crop 0.697; at 24 crop
+# 0.938, but the first clearly unrelated brands, GlobalConnect / Grant Thornton, met at 28). JPEG's share fell
+# from 0.969 (the first calibration) when transparent logos with white parts went on black (WHITE_SHARE in
+# indexer.features): 481 of its 513 misses are such logos, whose JPEG on white has lost its white parts.
+# Of the 371 cross-family pairs within 20 bits (6.9e-05 of them), all but 11 were the same brand under another
+# name (gs1*, kia*, ford dealers, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images); the colour check below
+# removes those 11.
 NEAR_DISTANCE = 20
-# Same calibration, foreground masks: at 8 bits the shape tier keeps dark 0.937, light 0.912, hue-rotated
-# 0.980, webp 0.970 of the variants (at 12: 0.949 / 0.935 / 0.986, but two demo brands, a white square in a
-# disc and a white disc in a square, met at 9; at 16: 0.957 / 0.949 / 0.992). Its cross-family negatives were,
-# apart from one brand under two names, boxed logos (axa, lidl, wwf: a full-box mask) and round badges (CED,
-# Toyota, TBWA, Ubicast): the box and badge rules of indexer.features now give those their inner shape
-# (checked on those logos: 52-81 bits apart after).
+# The near tier's pairs must also agree in colour: the mean CIELAB distance (Delta E 1976) over the cells of
+# the two colour layouts (indexer.features.colour_layout). Same calibration: at 20 the check keeps every
+# variant that the hashes keep (jpeg 0.845, webp 0.992, half 0.972, double 0.992, padded 0.939, crop 0.847;
+# the 99th percentile of a variant's distance is 6.5 for JPEG, 7.3 for the crop) and removes the 11 pairs:
+# digi-intl.co.jp's plain green corner triangle against the ten daikin* SVGs that render as a plain black one
+# (7 bits, Delta E 53.8), and ENGIE in blue / in black (4 bits, 33.1: the shape tier's, which joins them).
+# The closest cross-family pairs it keeps are one brand (ford dealers, 13.0; Canon / Vital Images, 11.5).
+COLOUR_DISTANCE = 20.0
+# Same calibration, foreground masks: at 8 bits the shape tier keeps dark 0.784, light 0.766, hue-rotated
+# 0.973, webp 0.938 of the variants (at 12: 0.796 / 0.792 / 0.983; at 16: 0.801 / 0.802 / 0.986). The dark
+# and light shares stop near 0.80 because the bench paints every visible pixel one colour: a badge whose
+# letters become the badge's colour has no shape left (15 % of those variants have no mask hash, by the badge
+# rule of indexer.features); the first calibration, before that rule, read 0.937 / 0.912. Two demo brands, a
+# white square in a disc and a white disc in a square, met at 9. Its cross-family negatives were, apart from
+# one brand under two names, boxed logos (axa, lidl, wwf: a full-box mask) and round badges (CED, Toyota,
+# TBWA, Ubicast): the box and badge rules of indexer.features give those their inner shape (checked on those
+# logos: 52-81 bits apart after).
 SHAPE_DISTANCE = 8
 
 TIERS = ("sha256", "pixels", "near", "shape", "embedding")
@@ -67,6 +82,34 @@ def pair_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.bitwise_count(a[..., 0] ^ b[..., 0]) + np.bitwise_count(a[..., 1] ^ b[..., 1])).astype(np.int64)
 
 
+def parse_colours(texts: Sequence[str | None]) -> np.ndarray:
+    """Colour layouts (hex, 3 bytes a cell) -> (n, cells, 3) float32 CIELAB (L 0-100, a and b signed);
+    a missing or unreadable one (a payload from before the field) is all NaN: unchecked, never refused."""
+    cells = COLOUR_GRID * COLOUR_GRID
+    out = np.full((len(texts), cells, 3), np.nan, dtype=np.float32)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or len(text) != 6 * cells:
+            continue
+        try:
+            raw = np.frombuffer(bytes.fromhex(text), dtype=np.uint8).reshape(cells, 3)
+        except ValueError:
+            continue
+        out[i, :, 0] = raw[:, 0] * (100.0 / 255.0)
+        out[i, :, 1:] = raw[:, 1:].view(np.int8)
+    return out
+
+
+def colour_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean Delta E over the cells of (..., cells, 3) layouts (broadcasting); NaN where one is unknown."""
+    return np.sqrt(((a - b) ** 2).sum(axis=-1)).mean(axis=-1)
+
+
+def colour_close(a: np.ndarray, b: np.ndarray, limit: float = COLOUR_DISTANCE) -> np.ndarray:
+    """Colours agree within ``limit``, or cannot be compared (a layout is missing)."""
+    distance = colour_distance(a, b)
+    return np.isnan(distance) | (distance <= limit)
+
+
 def aspect_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.log(np.maximum(a, 1e-6) / np.maximum(b, 1e-6))) <= ASPECT_LOG_RATIO
 
@@ -86,15 +129,19 @@ def edges_equal(keys: Sequence[str | None], usable: np.ndarray, tier: str) -> li
 
 
 def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usable: np.ndarray, limit: int,
-               tier: str) -> list[Edge]:
-    """Pairs whose summed phash+dhash distance is within ``limit`` bits and whose aspect ratios agree.
+               tier: str, colours: Sequence[str | None] | None = None) -> list[Edge]:
+    """Pairs whose summed phash+dhash distance is within ``limit`` bits, whose aspect ratios agree and, when
+    ``colours`` are given (the near tier), whose colour layouts agree (``colour_close``).
 
     A sum within ``limit`` puts one of the two 64-bit halves within ``limit // 2``: candidates come from the
-    multi-index search on each half (``near_pairs``), then the whole sum and the aspect ratio are checked."""
+    multi-index search on each half (``near_pairs``), then the whole sum, the aspect ratio and the colours are
+    checked. Points with one hash value are split into colour classes first (each joins the first class whose
+    first member it agrees with), so that two pictures equal in luminance but not in colour stay apart."""
     from search.hashing import near_pairs
 
     hashes = parse_pair_hashes(texts)
     aspect = np.array([a if isinstance(a, int | float) and a > 0 else 0.0 for a in aspects], dtype=np.float64)
+    layout = parse_colours(colours if colours is not None else [None] * len(texts))
     index = np.flatnonzero(usable & (hashes[:, 0] != 0) & (aspect > 0))
     if len(index) < 2:
         return []
@@ -112,16 +159,25 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
             for p in holders[x]:
                 for q in holders[y]:
                     candidates.add((min(p, q), max(p, q)))
-    members: dict[int, list[int]] = {}
+    classes: dict[int, list[list[int]]] = {}  # hash value -> its points, split by colour
     for position, value_row in enumerate(inverse):
-        members.setdefault(int(value_row), []).append(int(index[position]))
+        point = int(index[position])
+        split = classes.setdefault(int(value_row), [])
+        home = next((c for c in split if colour_close(layout[c[0]], layout[point])), None)
+        if home is None:
+            split.append([point])
+        else:
+            home.append(point)
     edges = []
     for p, q in sorted(candidates):
         distance = int(pair_distance(values[p], values[q]))
         if distance > limit:
             continue
-        # one edge per pair of hash values is enough to join them (plus a chain inside one value)
-        pairs = [(members[p][0], b) for b in members[p][1:]] if p == q else [(members[p][0], members[q][0])]
+        # one edge per pair of colour classes is enough to join them (plus a chain inside one class)
+        if p == q:
+            pairs = [(c[0], b) for c in classes[p] for b in c[1:]]
+        else:
+            pairs = [(c[0], d[0]) for c in classes[p] for d in classes[q] if colour_close(layout[c[0]], layout[d[0]])]
         edges += [Edge(min(a, b), max(a, b), tier, float(distance)) for a, b in pairs
                   if aspect_close(aspect[a], aspect[b])]
     return edges

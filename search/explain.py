@@ -23,6 +23,10 @@ def pair_evidence(query: Mapping[str, Any], hit: Mapping[str, Any]) -> dict[str,
         if not hashes[0].any() or not hashes[1].any() or not close:
             continue
         distance = int(evidence.pair_distance(hashes[0], hashes[1]))
+        if tier == "near":
+            colours = evidence.parse_colours([query.get("colour"), hit.get("colour")])
+            if not evidence.colour_close(colours[0], colours[1]):
+                continue
         if distance <= limit:
             return {"tier": tier, "distance": float(distance)}
     return None

@@ -102,15 +102,18 @@ def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
                 links += [_Link(position, j, tier, 0.0) for j in holders.get(value, []) if j != i]
     aspect = np.array([f["aspect"] if isinstance(f["aspect"], int | float) and f["aspect"] > 0 else 0.0
                        for f in feats], dtype=np.float64)
+    layout = evidence.parse_colours([f["colour"] for f in feats])
     for tier, name, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
         hashes = evidence.parse_pair_hashes([f[name] for f in feats])
         able = informative & (hashes[:, 0] != 0) & (aspect > 0)
-        links += _near_links(hashes, aspect, able, new, limit, tier)
+        links += _near_links(hashes, aspect, able, new, limit, tier, layout if tier == "near" else None)
     return links
 
 
 def _near_links(hashes: np.ndarray, aspect: np.ndarray, able: np.ndarray, new: list[int], limit: int,
-                tier: str) -> list[_Link]:
+                tier: str, layout: np.ndarray | None = None) -> list[_Link]:
+    """Stored points within ``limit`` bits of each new one, aspect ratios agreeing, and for the near tier
+    (``layout`` given) colours agreeing, as ``evidence.edges_near`` asks of a full run."""
     others = np.flatnonzero(able)
     rows = [position for position, i in enumerate(new) if able[i]]
     step = max(1, COMPARE_CHUNK // max(len(others), 1))
@@ -122,6 +125,8 @@ def _near_links(hashes: np.ndarray, aspect: np.ndarray, able: np.ndarray, new: l
         close = (distance <= limit) & evidence.aspect_close(aspect[mine][:, None], aspect[others][None, :])
         close &= mine[:, None] != others[None, :]
         for r, c in zip(*np.nonzero(close), strict=True):
+            if layout is not None and not evidence.colour_close(layout[mine[r]], layout[others[c]]):
+                continue
             links.append(_Link(part[r], int(others[c]), tier, float(distance[r, c])))
     return links
 

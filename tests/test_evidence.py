@@ -201,3 +201,41 @@ def test_shape_hash_survives_recolouring_and_pixels_survive_reencoding() -> None
     buffer = io.BytesIO()
     logo.save(buffer, "PNG", compress_level=1)
     assert features(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA")).pixels == features(logo).pixels
+
+
+def _corner_triangle(colour: str, side: int = 128) -> Image.Image:
+    """A plain one-colour corner triangle on transparency: a primitive that two brands can both draw."""
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(image).polygon([(0, 0), (side - 1, 0), (0, side - 1)], fill=colour)
+    return image
+
+
+def test_near_tier_asks_colours_to_agree() -> None:
+    """phash and dhash see luminance structure: a green and a black triangle hash alike (the real case was 7 of
+    128 bits), so the near tier also compares colour layouts; the green one's JPEG still joins it."""
+    from search.explain import pair_evidence
+
+    pictures = {"green.example": _corner_triangle("#7ab800"), "black.example": _corner_triangle("#000000")}
+    pictures["green-jpeg.example"] = _jpeg(pictures["green.example"])
+    feats = {domain: features(image) for domain, image in pictures.items()}
+    domains = list(feats)
+    assert _near(pictures["green.example"], pictures["black.example"], "nhash", evidence.NEAR_DISTANCE)
+    texts = [feats[d].nhash for d in domains]
+    aspects = [feats[d].aspect for d in domains]
+    usable = np.ones(len(domains), dtype=bool)
+    joined = {frozenset((domains[e.a], domains[e.b]))
+              for e in evidence.edges_near(texts, aspects, usable, evidence.NEAR_DISTANCE, "near",
+                                           colours=[feats[d].colour for d in domains])}
+    assert joined == {frozenset(("green.example", "green-jpeg.example"))}
+    # a payload from before the colour layout existed is not refused: its pairs are unchecked, as they were
+    unchecked = evidence.edges_near(texts, aspects, usable, evidence.NEAR_DISTANCE, "near",
+                                    colours=[feats[domains[0]].colour, None, feats[domains[2]].colour])
+    assert {frozenset((domains[e.a], domains[e.b])) for e in unchecked} >= {frozenset(domains[:2])}
+    payload = {d: f.payload() for d, f in feats.items()}
+    assert pair_evidence(payload["green.example"], payload["black.example"]) is None
+    assert pair_evidence(payload["green.example"], payload["green-jpeg.example"])["tier"] == "near"
+    # nor does the shape tier join them: a plain silhouette is a badge with nothing inside, so shapeless
+    result = cluster_vectors(domains, np.eye(len(domains), 16, dtype=np.float32), [f"s{i}" for i in range(3)],
+                             [None] * 3, features=list(payload.values()))
+    assert result.labels["green.example"] == result.labels["green-jpeg.example"] != -1
+    assert result.labels["black.example"] == -1

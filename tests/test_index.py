@@ -77,6 +77,24 @@ def test_changed_logo_is_re_embedded_and_only_it(tmp_path, embedder) -> None:
     assert np.array_equal(after["site000.example"].vector, before["site000.example"].vector)
 
 
+def test_a_feature_field_added_since_indexing_is_filled_in_without_re_embedding(tmp_path) -> None:
+    """A store indexed before ``colour`` existed: the next index run sets it from the file; vectors stay."""
+    data_dir, _ = make_data_dir(tmp_path, 3)
+    index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
+    before = _stored(data_dir)
+    with LogoStore(_config(data_dir)) as store:  # what an older logosim wrote: no colour layout in the payload
+        store.upsert([({key: value for key, value in point.payload.items() if key != "colour"}, point.vector)
+                      for point in before.values()])
+    assert all("colour" not in point.payload for point in _stored(data_dir).values())
+    summary = index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
+    assert (summary.indexed, summary.unchanged, summary.refreshed) == (0, 3, 3)
+    after = _stored(data_dir)
+    for domain, point in after.items():
+        assert point.payload["colour"] == before[domain].payload["colour"]
+        assert np.array_equal(point.vector, before[domain].vector)
+    assert index_data_dir(data_dir, _config(data_dir), workers=0, **RUN).refreshed == 0
+
+
 def test_prune_deletes_domains_no_longer_ok_and_only_with_prune(tmp_path) -> None:
     data_dir, _ = make_data_dir(tmp_path, 5)
     index_data_dir(data_dir, _config(data_dir), workers=0, **RUN)
