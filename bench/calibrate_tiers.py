@@ -120,8 +120,10 @@ def _all_features(image: Image.Image) -> tuple:
     return features(image), {kind: features(make(image)) for kind, make in VARIANTS.items()}
 
 
-def colour_report(domains: list[str], base: list, variants: dict, other: np.ndarray) -> None:
-    """The near tier's pairs (hash and aspect within the tier) again, with the colour check at each limit."""
+def colour_report(domains: list[str], base: list, variants: dict, other: np.ndarray, kin: np.ndarray) -> None:
+    """The near tier's pairs (hash and aspect within the tier) again, with the colour check at each limit:
+    the variants, the cross-family pairs, and the pairs of one name family (``kin``: a brand's own sites,
+    whose logos drift in shade from site to site, and which the check should keep)."""
     hashes = evidence.parse_pair_hashes([f.nhash for f in base])
     aspect = np.array([f.aspect for f in base])
     layout = evidence.parse_colours([f.colour for f in base])
@@ -136,6 +138,10 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
         & evidence.aspect_close(aspect[:, None], aspect[None, :])
     rows, cols = np.nonzero(close)
     pair_colour = evidence.colour_distance(layout[rows], layout[cols])
+    own = np.triu(kin, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
+        & evidence.aspect_close(aspect[:, None], aspect[None, :])
+    own_rows, own_cols = np.nonzero(own)
+    own_colour = evidence.colour_distance(layout[own_rows], layout[own_cols])
     print(f"\n== near tier's colour check (mean Delta E over the cells); {len(rows)} cross-family pairs within "
           f"{evidence.NEAR_DISTANCE} bits; near-tier share of each variant kind kept")
     for limit in (5, 10, 15, 20, 25, 30, 40, 60):
@@ -143,9 +149,12 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
         for kind, (ok, distance) in near.items():
             line.append(f"{kind} {(ok & (distance <= limit)).mean():.3f}")
         line.append(f"| cross-family pairs kept {int((pair_colour <= limit).sum())}")
+        line.append(f"| one-family pairs kept {(own_colour <= limit).mean():.4f} of {len(own_rows)}")
         print("  ".join(line), flush=True)
     for r, c, d in sorted(zip(rows, cols, pair_colour, strict=True), key=lambda t: -t[2])[:30]:
         print(f"   cross-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
+    for r, c, d in sorted(zip(own_rows, own_cols, own_colour, strict=True), key=lambda t: -t[2])[:10]:
+        print(f"   one-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
 
 
 def main() -> None:
@@ -173,9 +182,10 @@ def main() -> None:
     print(f"{len(domains)} logos and {len(VARIANTS)} variants each: features in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     pixels = np.array([f.pixels for f in base])
-    other = ~same_family(domains) & (pixels[:, None] != pixels[None, :])  # same pixels: a stronger tier's
+    kin = same_family(domains) & (pixels[:, None] != pixels[None, :])  # same pixels: a stronger tier's
+    other = ~same_family(domains) & (pixels[:, None] != pixels[None, :])
     if "colour" in args.tiers:
-        colour_report(domains, base, variants, other)
+        colour_report(domains, base, variants, other, kin)
     for tier, field, kinds in (("near", "nhash", NEAR_KINDS), ("shape", "shash", SHAPE_KINDS)):
         if tier not in args.tiers:
             continue

@@ -349,8 +349,8 @@ def evidence_json(result: ClusterResult) -> dict[str, Any]:
     """clusters_evidence.json: per group, each member's tier, distance and fellow; the thresholds and the
     embedding tier's calibration (threshold for which model, or why it abstained)."""
     params = result.params
-    return {"thresholds": {key: params.get(key) for key in ("near_distance", "shape_distance", "aspect_log_ratio",
-                                                             "phash_distance")},
+    return {"thresholds": {key: params.get(key) for key in ("near_distance", "colour_distance", "shape_distance",
+                                                             "aspect_log_ratio", "phash_distance")},
             "embedding_tier": params.get("calibration"),
             "groups": {str(label): [{"domain": d, **result.evidence.get(d, {"tier": result.tier.get(d)})}
                                     for d in domains] for label, domains in sorted(result.groups.items())}}

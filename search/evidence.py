@@ -29,17 +29,20 @@ ASPECT_LOG_RATIO = 0.2
 # from 0.969 (the first calibration) when transparent logos with white parts went on black (WHITE_SHARE in
 # indexer.features): 481 of its 513 misses are such logos, whose JPEG on white has lost its white parts.
 # Of the 371 cross-family pairs within 20 bits (6.9e-05 of them), all but 11 were the same brand under another
-# name (gs1*, kia*, ford dealers, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images); the colour check below
-# removes those 11.
+# name (gs1*, kia*, ford dealers, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images, ENGIE/ECS Slupsk); the
+# colour check below removes those 11.
 NEAR_DISTANCE = 20
 # The near tier's pairs must also agree in colour: the mean CIELAB distance (Delta E 1976) over the cells of
-# the two colour layouts (indexer.features.colour_layout). Same calibration: at 20 the check keeps every
-# variant that the hashes keep (jpeg 0.845, webp 0.992, half 0.972, double 0.992, padded 0.939, crop 0.847;
-# the 99th percentile of a variant's distance is 6.5 for JPEG, 7.3 for the crop) and removes the 11 pairs:
-# digi-intl.co.jp's plain green corner triangle against the ten daikin* SVGs that render as a plain black one
-# (7 bits, Delta E 53.8), and ENGIE in blue / in black (4 bits, 33.1: the shape tier's, which joins them).
-# The closest cross-family pairs it keeps are one brand (ford dealers, 13.0; Canon / Vital Images, 11.5).
-COLOUR_DISTANCE = 20.0
+# the two colour layouts (indexer.features.colour_layout). Same calibration (`--tiers colour`): every limit
+# from 15 up keeps every variant that the hashes keep (jpeg 0.845, webp 0.992, half 0.972, double 0.992,
+# padded 0.939, crop 0.847; a variant's 99th percentile is 6.5 for JPEG, 7.3 for the crop). A brand's own
+# sites drift in shade: of the 16,348 near pairs within one name family, 20 keeps 0.9983 (it split berlitz's
+# darker blue at 27.3 and plameco's at 23.5-24.7 from their groups), 30 keeps 0.9996, 40 all (the farthest:
+# ENGIE in blue / in black, 33.6). The cross-family pairs it must refuse are digi-intl.co.jp's plain green
+# corner triangle against the ten daikin* SVGs that render as a plain black one (7 bits, Delta E 53.8).
+# 40 keeps every one-family pair and refuses those with a margin of 13.8; a plainer primitive in two colours
+# differs over half its cells by far more than a shade.
+COLOUR_DISTANCE = 40.0
 # Same calibration, foreground masks: at 8 bits the shape tier keeps dark 0.784, light 0.766, hue-rotated
 # 0.973, webp 0.938 of the variants (at 12: 0.796 / 0.792 / 0.983; at 16: 0.801 / 0.802 / 0.986). The dark
 # and light shares stop near 0.80 because the bench paints every visible pixel one colour: a badge whose
