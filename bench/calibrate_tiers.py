@@ -120,6 +120,32 @@ def _all_features(image: Image.Image) -> tuple:
     return features(image), {kind: features(make(image)) for kind, make in VARIANTS.items()}
 
 
+def _bits(distance: float | None) -> float:
+    return np.inf if distance is None else distance
+
+
+COLOUR_LIMITS = (5, 10, 15, 20, 25, 30, 40, 60)
+
+
+def _on_white_pairs(base: list, other: np.ndarray, limit: int = evidence.NEAR_DISTANCE) -> tuple:
+    """Cross-family pairs (i's on_white, j's own picture) within ``limit`` bits, aspect alike: rows, cols, bits,
+    Delta E."""
+    owners = [i for i, f in enumerate(base) if f.on_white]
+    if not owners:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    white = evidence.parse_pair_hashes([base[i].on_white["nhash"] for i in owners])
+    white_aspect = np.array([base[i].on_white["aspect"] for i in owners])
+    hashes = evidence.parse_pair_hashes([f.nhash for f in base])
+    aspect = np.array([f.aspect for f in base])
+    bits = evidence.pair_distance(white[:, None], hashes[None, :])
+    close = (bits <= limit) & evidence.aspect_close(white_aspect[:, None], aspect[None, :]) \
+        & other[owners] & (hashes[None, :, 0] != 0)
+    r, c = np.nonzero(close)
+    layout = evidence.parse_colours([base[i].on_white["colour"] for i in owners])
+    colours = evidence.colour_distance(layout[r], evidence.parse_colours([f.colour for f in base])[c])
+    return np.array(owners)[r], c, bits[r, c], colours
+
+
 def colour_report(domains: list[str], base: list, variants: dict, other: np.ndarray, kin: np.ndarray) -> None:
     """The near tier's pairs (hash and aspect within the tier) again, with the colour check at each limit:
     the variants, the cross-family pairs, and the pairs of one name family (``kin``: a brand's own sites,
@@ -127,32 +153,36 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
     hashes = evidence.parse_pair_hashes([f.nhash for f in base])
     aspect = np.array([f.aspect for f in base])
     layout = evidence.parse_colours([f.colour for f in base])
-    near = {}
-    for kind in VARIANTS:
-        v = variants[kind]
-        ok = (evidence.pair_distance(hashes, evidence.parse_pair_hashes([f.nhash for f in v]))
-              <= evidence.NEAR_DISTANCE) & evidence.aspect_close(aspect, np.array([f.aspect for f in v]))
-        near[kind] = (ok, evidence.colour_distance(layout, evidence.parse_colours([f.colour for f in v])))
+    base_payloads = [f.payload() for f in base]
+    near = {kind: [[evidence.near_pair(b, v.payload(), colour_limit=limit) is not None
+                    for b, v in zip(base_payloads, variants[kind], strict=True)] for limit in COLOUR_LIMITS]
+            for kind in VARIANTS}
     negatives = evidence.pair_distance(hashes[:, None], hashes[None, :])
     close = np.triu(other, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
         & evidence.aspect_close(aspect[:, None], aspect[None, :])
     rows, cols = np.nonzero(close)
     pair_colour = evidence.colour_distance(layout[rows], layout[cols])
+    white_rows, white_cols, white_bits, white_colour = _on_white_pairs(base, other)
+    rows, cols = np.concatenate([rows, white_rows]), np.concatenate([cols, white_cols])
+    pair_colour = np.concatenate([pair_colour, white_colour])
+    bits = {(r, c): int(negatives[r, c]) for r, c in zip(rows[:len(rows) - len(white_rows)],
+                                                          cols[:len(cols) - len(white_cols)], strict=True)}
+    bits.update({(r, c): int(b) for r, c, b in zip(white_rows, white_cols, white_bits, strict=True)})
     own = np.triu(kin, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
         & evidence.aspect_close(aspect[:, None], aspect[None, :])
     own_rows, own_cols = np.nonzero(own)
     own_colour = evidence.colour_distance(layout[own_rows], layout[own_cols])
     print(f"\n== near tier's colour check (mean Delta E over the cells); {len(rows)} cross-family pairs within "
           f"{evidence.NEAR_DISTANCE} bits; near-tier share of each variant kind kept")
-    for limit in (5, 10, 15, 20, 25, 30, 40, 60):
+    for at, limit in enumerate(COLOUR_LIMITS):
         line = [f"dE<={limit:2d}"]
-        for kind, (ok, distance) in near.items():
-            line.append(f"{kind} {(ok & (distance <= limit)).mean():.3f}")
+        for kind, kept in near.items():
+            line.append(f"{kind} {np.mean(kept[at]):.3f}")
         line.append(f"| cross-family pairs kept {int((pair_colour <= limit).sum())}")
         line.append(f"| one-family pairs kept {(own_colour <= limit).mean():.4f} of {len(own_rows)}")
         print("  ".join(line), flush=True)
     for r, c, d in sorted(zip(rows, cols, pair_colour, strict=True), key=lambda t: -t[2])[:30]:
-        print(f"   cross-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
+        print(f"   cross-family near pair dE={d:5.1f} bits={bits[(r, c)]:3d} {domains[r]} / {domains[c]}")
     for r, c, d in sorted(zip(own_rows, own_cols, own_colour, strict=True), key=lambda t: -t[2])[:10]:
         print(f"   one-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
 
@@ -195,9 +225,17 @@ def main() -> None:
         ratio = np.abs(np.log(aspect[:, None] / aspect[None, :]))
         upper = np.triu(np.ones_like(other), 1) & other & (hashes[:, None, 0] != 0)
         print(f"\n== {tier} ({field}); negatives: {int(upper.sum())} cross-family pairs")
+        if tier == "near":  # the tier's own rule (on_white included), colours not asked
+            payloads = [f.payload() for f in base]
+            best = {kind: np.array([_bits(evidence.near_pair(b, v.payload(), limit=32, colour_limit=None))
+                                    for b, v in zip(payloads, variants[kind], strict=True)]) for kind in kinds}
+            _, _, white_bits, _ = _on_white_pairs(base, other, limit=32)
         for limit in (4, 8, 12, 16, 20, 24, 28, 32):
             line = [f"d<={limit:2d}"]
             for kind in kinds:
+                if tier == "near":
+                    line.append(f"{kind} {(best[kind] <= limit).mean():.3f}")
+                    continue
                 v = variants[kind]
                 vh = evidence.parse_pair_hashes([getattr(f, field) for f in v])
                 va = np.array([f.aspect for f in v])
@@ -205,6 +243,8 @@ def main() -> None:
                      (np.abs(np.log(aspect / va)) <= evidence.ASPECT_LOG_RATIO)
                 line.append(f"{kind} {ok.mean():.3f}")
             close = upper & (negatives <= limit) & (ratio <= evidence.ASPECT_LOG_RATIO)
+            if tier == "near":
+                line.append(f"| on_white false pairs {int((white_bits <= limit).sum())}")
             line.append(f"| false pairs {int(close.sum())} ({close.sum() / max(upper.sum(), 1):.2e})")
             print("  ".join(line), flush=True)
         shown = upper & (ratio <= evidence.ASPECT_LOG_RATIO) & (negatives <= args.show)

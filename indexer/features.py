@@ -15,7 +15,7 @@ Every hash is computed on a copy shrunk to ``WORK_SIDE``: the hashes look at 32x
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 import numpy as np
 from PIL import Image, ImageChops, ImageCms
@@ -52,13 +52,17 @@ class Features:
     shash: str  # 32 hex digits: phash + dhash of its foreground mask ("" when the mask is empty)
     aspect: float
     colour: str  # 6 * COLOUR_GRID**2 hex digits: CIELAB (8-bit L, a, b) of each grid cell, row by row
+    on_white: dict[str, str | float] | None = None  # {"nhash", "aspect", "colour"} of the logo on white
 
-    def payload(self) -> dict[str, str | float]:
+    def payload(self) -> dict[str, str | float | dict[str, str | float] | None]:
         return {"pixels": self.pixels, "nhash": self.nhash, "shash": self.shash, "aspect": round(self.aspect, 4),
-                "colour": self.colour}
+                "colour": self.colour, "on_white": self.on_white}
 
 
 FIELDS = tuple(field.name for field in fields(Features))  # the payload fields written from these
+# The fields every logo has (not None): a stored payload without one of them predates it. A null field
+# (``on_white``) may be absent from what a store returns.
+ALWAYS = tuple(field.name for field in fields(Features) if field.default is MISSING)
 
 
 def pixel_digest(image: Image.Image) -> str:
@@ -77,7 +81,24 @@ def features(image: Image.Image) -> Features:
     content, mask = _content_and_mask(small)
     shape = _hashes(mask) if _shaped(mask) else ""
     return Features(pixel_digest(image), _hashes(content), shape, content.width / max(content.height, 1),
-                    colour_layout(content))
+                    colour_layout(content), _on_white(small))
+
+
+def _on_white(rgba: Image.Image) -> dict[str, str | float] | None:
+    """The near-identical evidence of a transparent logo flattened on white, when its white parts sent it
+    onto black (``_on_contrast``) and white is what its brightness otherwise calls for; else None."""
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return None
+    box = alpha.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
+    cropped = rgba.crop(box) if box else rgba
+    flat, background = composite(cropped)
+    if background != LIGHT or not _white_parts(cropped):
+        return None
+    inner, _margin = _trim_box(flat)  # white parts at the edge are margin now, as in a JPEG on white
+    content = flat.crop(inner)
+    return {"nhash": _hashes(content), "aspect": round(content.width / max(content.height, 1), 4),
+            "colour": colour_layout(content)}
 
 
 def colour_layout(content: Image.Image) -> str:
@@ -149,14 +170,19 @@ def _on_contrast(rgba: Image.Image) -> Image.Image:
     """Flatten where every part stays visible: white parts of a transparent logo vanish on white (two demo
     brands, a ring around a white ring and a ring around white bars, were 1 bit apart), so a logo with a
     share of near-white pixels goes on black; otherwise on the background its brightness calls for."""
-    pixels = np.asarray(rgba)
-    opaque = pixels[..., 3] >= 128
-    white = opaque & (pixels[..., :3].min(axis=2) >= 255 - MARGIN_TOLERANCE)
-    if opaque.any() and white.sum() / opaque.sum() >= WHITE_SHARE:
+    if _white_parts(rgba):
         flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         flat.alpha_composite(rgba)
         return flat.convert("RGB")
     return composite(rgba)[0]
+
+
+def _white_parts(rgba: Image.Image) -> bool:
+    """At least WHITE_SHARE of the opaque pixels are near-white."""
+    pixels = np.asarray(rgba)
+    opaque = pixels[..., 3] >= 128
+    white = opaque & (pixels[..., :3].min(axis=2) >= 255 - MARGIN_TOLERANCE)
+    return bool(opaque.any() and white.sum() / opaque.sum() >= WHITE_SHARE)
 
 
 def _trim_box(rgb: Image.Image) -> tuple[tuple[int, int, int, int], tuple[int, int, int] | None]:

@@ -21,7 +21,7 @@ from common.datadir import DataDir
 from common.errors import ManifestError
 from common.manifest import ManifestRecord, iter_ok, read_manifest
 from indexer.dataset import Batch, LogoDataset, collate
-from indexer.features import FIELDS as FEATURE_FIELDS
+from indexer.features import ALWAYS as FEATURE_FIELDS
 from indexer.features import features
 from indexer.model import Embedder
 from indexer.preprocess import load_logo
@@ -122,14 +122,16 @@ def _changed(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict
 def _refresh_features(data_dir: DataDir, records: dict[str, ManifestRecord], stored: dict[str, dict[str, Any]],
                       todo: list[ManifestRecord], store: LogoStore) -> int:
     """Points whose vector stays but whose payload lacks a near-duplicate field added since it was indexed
-    (``colour``): the evidence is recomputed from the logo file and set on the point, without the model."""
+    (``colour``, ``on_white``): the evidence is recomputed from the logo file and set on the point, without the model."""
     embedding = {record.domain for record in todo}
     fields = set(FEATURE_FIELDS)
+    stale = [record for record in iter_ok(records) if record.domain not in embedding
+             and (payload := stored.get(record.domain)) is not None and not fields <= payload.keys()]
+    if stale:
+        log.info("adding the near-duplicate evidence %s to %d stored logos (no re-embedding)",
+                 sorted(fields - stored[stale[0].domain].keys()), len(stale))
     refreshed = 0
-    for record in iter_ok(records):
-        payload = stored.get(record.domain)
-        if record.domain in embedding or payload is None or fields <= payload.keys():
-            continue
+    for record in stale:
         try:
             values = features(load_logo(_logo_file(data_dir, record))).payload()
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):

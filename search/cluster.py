@@ -150,7 +150,7 @@ def _strong_edges(feats: list[Mapping[str, Any] | None], sha256s: Sequence[str |
     edges = evidence.edges_equal(sha256s, usable, "sha256")
     edges += evidence.edges_equal(field_of("pixels"), usable, "pixels")
     edges += evidence.edges_near(nhash, aspect, informative & has_features, evidence.NEAR_DISTANCE, "near",
-                                 colours=field_of("colour"))
+                                 colours=field_of("colour"), on_white=field_of("on_white"))
     edges += evidence.edges_near(shash, aspect, informative & has_features, evidence.SHAPE_DISTANCE, "shape")
     legacy = informative & present & ~degenerate(hashes) & ~has_features  # payloads from before features
     edges += [evidence.Edge(a, b, "phash", float(d)) for a, b, d in _join_near(hashes, legacy, distance)]

@@ -7,8 +7,9 @@ explained. Thresholds are calibrated by ``bench/calibrate_tiers.py`` (numbers in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,19 +24,19 @@ ASPECT_LOG_RATIO = 0.2
 # Calibrated with `python bench/calibrate_tiers.py --logos LOGOS --jobs 2` on the 3,308 usable real logos of
 # shared/data/real-logos (LOGOS: the PNGs of a `logosim import` of them): positives are each logo against 9
 # variants of itself, negatives the 5.4 M pairs of different pictures from different name families.
-# Re-run 2026-12-01 16:00 UTC with today's features: at 20 bits the near tier keeps jpeg 0.845, webp 0.992,
-# half size 0.972, double 0.992, padded 0.939, 3 %-crop 0.847 of the variants (at 16: crop 0.697; at 24 crop
-# 0.938, but the first clearly unrelated brands, GlobalConnect / Grant Thornton, met at 28). JPEG's share fell
-# from 0.969 (the first calibration) when transparent logos with white parts went on black (WHITE_SHARE in
-# indexer.features): 481 of its 513 misses are such logos, whose JPEG on white has lost its white parts.
+# Re-run 2026-12-01 16:10 UTC with today's features: at 20 bits the near tier (on_white included) keeps jpeg
+# 0.990, webp 0.995, half size 0.977, double 0.994, padded 0.941, 3 %-crop 0.848 of the variants (at 16: crop
+# 0.698; at 24 crop 0.939, but the first clearly unrelated brands, GlobalConnect / Grant Thornton, met at 28).
+# Without on_white, JPEG's share was 0.845: 481 of its 513 misses were transparent logos with white parts,
+# hashed on black (WHITE_SHARE in indexer.features) while their JPEG on white has lost those parts.
 # Of the 371 cross-family pairs within 20 bits (6.9e-05 of them), all but 11 were the same brand under another
 # name (gs1*, kia*, ford dealers, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images, ENGIE/ECS Slupsk); the
-# colour check below removes those 11.
+# colour check below removes those 11. on_white adds 5 cross-family pairs, all one brand (allianz, cdl*, ford).
 NEAR_DISTANCE = 20
 # The near tier's pairs must also agree in colour: the mean CIELAB distance (Delta E 1976) over the cells of
 # the two colour layouts (indexer.features.colour_layout). Same calibration (`--tiers colour`): every limit
-# from 15 up keeps every variant that the hashes keep (jpeg 0.845, webp 0.992, half 0.972, double 0.992,
-# padded 0.939, crop 0.847; a variant's 99th percentile is 6.5 for JPEG, 7.3 for the crop). A brand's own
+# from 15 up keeps every variant that the hashes keep (jpeg 0.990, webp 0.995, half 0.977, double 0.994,
+# padded 0.941, crop 0.848; a variant's 99th percentile is 6.5 for JPEG, 7.3 for the crop). A brand's own
 # sites drift in shade: of the 16,348 near pairs within one name family, 20 keeps 0.9983 (it split berlitz's
 # darker blue at 27.3 and plameco's at 23.5-24.7 from their groups), 30 keeps 0.9996, 40 all (the farthest:
 # ENGIE in blue / in black, 33.6). The cross-family pairs it must refuse are digi-intl.co.jp's plain green
@@ -132,9 +133,12 @@ def edges_equal(keys: Sequence[str | None], usable: np.ndarray, tier: str) -> li
 
 
 def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usable: np.ndarray, limit: int,
-               tier: str, colours: Sequence[str | None] | None = None) -> list[Edge]:
+               tier: str, colours: Sequence[str | None] | None = None,
+               on_white: Sequence[Mapping[str, Any] | None] | None = None) -> list[Edge]:
     """Pairs whose summed phash+dhash distance is within ``limit`` bits, whose aspect ratios agree and, when
-    ``colours`` are given (the near tier), whose colour layouts agree (``colour_close``).
+    ``colours`` are given (the near tier), whose colour layouts agree (``colour_close``). ``on_white[i]``
+    (indexer.features: a transparent logo with white parts, flattened on white) is compared with the other
+    points' own hashes, never with another ``on_white``.
 
     A sum within ``limit`` puts one of the two 64-bit halves within ``limit // 2``: candidates come from the
     multi-index search on each half (``near_pairs``), then the whole sum, the aspect ratio and the colours are
@@ -142,13 +146,15 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
     first member it agrees with), so that two pictures equal in luminance but not in colour stay apart."""
     from search.hashing import near_pairs
 
+    n = len(texts)
     hashes = parse_pair_hashes(texts)
     aspect = np.array([a if isinstance(a, int | float) and a > 0 else 0.0 for a in aspects], dtype=np.float64)
-    layout = parse_colours(colours if colours is not None else [None] * len(texts))
+    layout = parse_colours(colours if colours is not None else [None] * n)
     index = np.flatnonzero(usable & (hashes[:, 0] != 0) & (aspect > 0))
+    alt = _alternatives(on_white, usable, index) if on_white is not None else _Alternatives.none()
     if len(index) < 2:
         return []
-    values, inverse = np.unique(hashes[index], axis=0, return_inverse=True)
+    values, inverse = np.unique(np.concatenate([hashes[index], alt.hashes]), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     candidates: set[tuple[int, int]] = {(int(v), int(v)) for v in np.unique(inverse)}  # equal hashes
     for half in (0, 1):
@@ -163,7 +169,7 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
                 for q in holders[y]:
                     candidates.add((min(p, q), max(p, q)))
     classes: dict[int, list[list[int]]] = {}  # hash value -> its points, split by colour
-    for position, value_row in enumerate(inverse):
+    for position, value_row in enumerate(inverse[:len(index)]):
         point = int(index[position])
         split = classes.setdefault(int(value_row), [])
         home = next((c for c in split if colour_close(layout[c[0]], layout[point])), None)
@@ -171,6 +177,9 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
             split.append([point])
         else:
             home.append(point)
+    on_white_at: dict[int, list[int]] = {}  # hash value -> the alternatives (rows of alt) holding it
+    for row, value_row in enumerate(inverse[len(index):]):
+        on_white_at.setdefault(int(value_row), []).append(row)
     edges = []
     for p, q in sorted(candidates):
         distance = int(pair_distance(values[p], values[q]))
@@ -178,9 +187,71 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
             continue
         # one edge per pair of colour classes is enough to join them (plus a chain inside one class)
         if p == q:
-            pairs = [(c[0], b) for c in classes[p] for b in c[1:]]
+            pairs = [(c[0], b) for c in classes.get(p, []) for b in c[1:]]
         else:
-            pairs = [(c[0], d[0]) for c in classes[p] for d in classes[q] if colour_close(layout[c[0]], layout[d[0]])]
+            pairs = [(c[0], d[0]) for c in classes.get(p, []) for d in classes.get(q, [])
+                     if colour_close(layout[c[0]], layout[d[0]])]
         edges += [Edge(min(a, b), max(a, b), tier, float(distance)) for a, b in pairs
                   if aspect_close(aspect[a], aspect[b])]
+        for mine, theirs in ((p, q), (q, p)) if p != q else ((p, p),):
+            for row in on_white_at.get(mine, []):
+                owner = int(alt.owner[row])
+                edges += [Edge(min(owner, c[0]), max(owner, c[0]), tier, float(distance))
+                          for c in classes.get(theirs, []) if c[0] != owner
+                          and aspect_close(alt.aspect[row], aspect[c[0]])
+                          and colour_close(alt.layout[row], layout[c[0]])]
     return edges
+
+
+@dataclass(frozen=True)
+class _Alternatives:
+    """The usable ``on_white`` evidence: row r belongs to point ``owner[r]``."""
+
+    owner: np.ndarray
+    hashes: np.ndarray
+    aspect: np.ndarray
+    layout: np.ndarray
+
+    @classmethod
+    def none(cls) -> _Alternatives:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.uint64), np.zeros(0), parse_colours([]))
+
+
+def _alternatives(on_white: Sequence[Mapping[str, Any] | None], usable: np.ndarray, index: np.ndarray) -> _Alternatives:
+    owners = [int(i) for i in index if isinstance(on_white[i], Mapping)]
+    items = [on_white[i] for i in owners]
+    hashes = parse_pair_hashes([item.get("nhash") for item in items])  # type: ignore[union-attr]
+    aspect = np.array([a if isinstance(a := item.get("aspect"), int | float) and a > 0 else 0.0  # type: ignore[union-attr]
+                       for item in items], dtype=np.float64)
+    keep = (hashes[:, 0] != 0) & (aspect > 0) if owners else np.zeros(0, dtype=bool)
+    layout = parse_colours([item.get("colour") for item in items])  # type: ignore[union-attr]
+    return _Alternatives(np.array(owners, dtype=np.int64)[keep], hashes[keep], aspect[keep], layout[keep])
+
+
+def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DISTANCE,
+              colour_limit: float | None = COLOUR_DISTANCE) -> float | None:
+    """The near tier's rule for two payload-shaped dicts: the smallest distance within ``limit`` bits among
+    a~b, a's on_white~b, a~b's on_white, with aspect ratios and colours agreeing (``colour_limit`` None:
+    colours not asked, for calibration); None when none is."""
+    def sides(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return [payload] + ([payload["on_white"]] if isinstance(payload.get("on_white"), Mapping) else [])
+
+    best = None
+    for i, x in enumerate(sides(a)):
+        for j, y in enumerate(sides(b)):
+            if i and j:
+                continue  # never on_white against on_white
+            hashes = parse_pair_hashes([x.get("nhash"), y.get("nhash")])
+            ratio = np.array([_positive(x.get("aspect")), _positive(y.get("aspect"))])
+            if not hashes[0].any() or not hashes[1].any() or not ratio.all() or not aspect_close(*ratio):
+                continue
+            distance = int(pair_distance(hashes[0], hashes[1]))
+            layouts = parse_colours([x.get("colour"), y.get("colour")])
+            agree = colour_limit is None or colour_close(layouts[0], layouts[1], colour_limit)
+            if distance <= limit and agree and (best is None or distance < best):
+                best = float(distance)
+    return best
+
+
+def _positive(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0

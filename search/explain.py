@@ -17,18 +17,15 @@ def pair_evidence(query: Mapping[str, Any], hit: Mapping[str, Any]) -> dict[str,
         return {"tier": "sha256", "distance": 0.0}
     if query.get("pixels") and query.get("pixels") == hit.get("pixels"):
         return {"tier": "pixels", "distance": 0.0}
+    distance = evidence.near_pair(query, hit)
+    if distance is not None:
+        return {"tier": "near", "distance": distance}
     close = evidence.aspect_close(np.array(_aspect(query)), np.array(_aspect(hit)))
-    for tier, field, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
-        hashes = evidence.parse_pair_hashes([query.get(field), hit.get(field)])
-        if not hashes[0].any() or not hashes[1].any() or not close:
-            continue
+    hashes = evidence.parse_pair_hashes([query.get("shash"), hit.get("shash")])
+    if hashes[0].any() and hashes[1].any() and close:
         distance = int(evidence.pair_distance(hashes[0], hashes[1]))
-        if tier == "near":
-            colours = evidence.parse_colours([query.get("colour"), hit.get("colour")])
-            if not evidence.colour_close(colours[0], colours[1]):
-                continue
-        if distance <= limit:
-            return {"tier": tier, "distance": float(distance)}
+        if distance <= evidence.SHAPE_DISTANCE:
+            return {"tier": "shape", "distance": float(distance)}
     return None
 
 

@@ -105,27 +105,49 @@ def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
     layout = evidence.parse_colours([f["colour"] for f in feats])
     for tier, name, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
         hashes = evidence.parse_pair_hashes([f[name] for f in feats])
-        able = informative & (hashes[:, 0] != 0) & (aspect > 0)
-        links += _near_links(hashes, aspect, able, new, limit, tier, layout if tier == "near" else None)
+        own = _Side(hashes, aspect, layout if tier == "near" else None, informative & (hashes[:, 0] != 0) & (aspect > 0))
+        links += _near_links(own, own, new, limit, tier)
+        if tier == "near":  # a logo on white against the others' own pictures, both ways, as edges_near does
+            white = _white_side([f["on_white"] for f in feats], informative)
+            links += _near_links(white, own, new, limit, tier) + _near_links(own, white, new, limit, tier)
     return links
 
 
-def _near_links(hashes: np.ndarray, aspect: np.ndarray, able: np.ndarray, new: list[int], limit: int,
-                tier: str, layout: np.ndarray | None = None) -> list[_Link]:
-    """Stored points within ``limit`` bits of each new one, aspect ratios agreeing, and for the near tier
-    (``layout`` given) colours agreeing, as ``evidence.edges_near`` asks of a full run."""
-    others = np.flatnonzero(able)
-    rows = [position for position, i in enumerate(new) if able[i]]
+@dataclass(frozen=True)
+class _Side:
+    """One picture of every stored point (its own, or on white): hashes, aspect, colours (None: unchecked)."""
+
+    hashes: np.ndarray
+    aspect: np.ndarray
+    layout: np.ndarray | None
+    able: np.ndarray
+
+
+def _white_side(on_white: list[Any], informative: np.ndarray) -> _Side:
+    items = [item if isinstance(item, Mapping) else {} for item in on_white]
+    hashes = evidence.parse_pair_hashes([item.get("nhash") for item in items])
+    aspect = np.array([a if isinstance(a := item.get("aspect"), int | float) and a > 0 else 0.0 for item in items],
+                      dtype=np.float64)
+    return _Side(hashes, aspect, evidence.parse_colours([item.get("colour") for item in items]),
+                 informative & (hashes[:, 0] != 0) & (aspect > 0))
+
+
+def _near_links(mine: _Side, theirs: _Side, new: list[int], limit: int, tier: str) -> list[_Link]:
+    """Stored points whose ``theirs`` picture is within ``limit`` bits of each new one's ``mine``, aspect
+    ratios agreeing, and colours agreeing where ``layout`` is given, as ``evidence.edges_near`` asks."""
+    others = np.flatnonzero(theirs.able)
+    rows = [position for position, i in enumerate(new) if mine.able[i]]
     step = max(1, COMPARE_CHUNK // max(len(others), 1))
     links = []
     for start in range(0, len(rows), step):
         part = rows[start:start + step]
-        mine = np.array([new[p] for p in part])
-        distance = evidence.pair_distance(hashes[mine][:, None, :], hashes[others][None, :, :])
-        close = (distance <= limit) & evidence.aspect_close(aspect[mine][:, None], aspect[others][None, :])
-        close &= mine[:, None] != others[None, :]
+        points = np.array([new[p] for p in part])
+        distance = evidence.pair_distance(mine.hashes[points][:, None, :], theirs.hashes[others][None, :, :])
+        close = (distance <= limit) & evidence.aspect_close(mine.aspect[points][:, None], theirs.aspect[others][None, :])
+        close &= points[:, None] != others[None, :]
         for r, c in zip(*np.nonzero(close), strict=True):
-            if layout is not None and not evidence.colour_close(layout[mine[r]], layout[others[c]]):
+            if mine.layout is not None and theirs.layout is not None \
+                    and not evidence.colour_close(mine.layout[points[r]], theirs.layout[others[c]]):
                 continue
             links.append(_Link(part[r], int(others[c]), tier, float(distance[r, c])))
     return links

@@ -239,3 +239,57 @@ def test_near_tier_asks_colours_to_agree() -> None:
                              [None] * 3, features=list(payload.values()))
     assert result.labels["green.example"] == result.labels["green-jpeg.example"] != -1
     assert result.labels["black.example"] == -1
+
+
+def _ring_mark(inner: str, colour: str = "#235789") -> Image.Image:
+    """A coloured disc with white parts inside (a white ring or white bars), on transparency."""
+    image = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((0, 0, 159, 159), fill=colour)
+    if inner == "ring":
+        draw.ellipse((40, 40, 119, 119), outline="#ffffff", width=14)
+    else:
+        for x in (45, 75, 105):
+            draw.rectangle((x, 35, x + 12, 125), fill="#ffffff")
+    return image
+
+
+def _near_edges(pictures: dict, with_on_white: bool = True) -> set:
+    feats = {domain: features(image) for domain, image in pictures.items()}
+    domains = list(feats)
+    found = evidence.edges_near([feats[d].nhash for d in domains], [feats[d].aspect for d in domains],
+                                np.ones(len(domains), dtype=bool), evidence.NEAR_DISTANCE, "near",
+                                colours=[feats[d].colour for d in domains],
+                                on_white=[feats[d].on_white for d in domains] if with_on_white else None)
+    return {frozenset((domains[e.a], domains[e.b])) for e in found}
+
+
+def test_a_transparent_logo_with_white_parts_meets_its_jpeg_on_white() -> None:
+    """On black its white parts show (so marks that differ only there stay apart); a site's JPEG of it on a
+    white page has lost them: the on_white hashes meet that JPEG, and never another logo's on_white."""
+    ring, bars = _ring_mark("ring"), _ring_mark("bars")
+    assert features(ring).on_white and features(_jpeg(ring)).on_white is None
+    pictures = {"ring.example": ring, "ring-jpeg.example": _jpeg(ring), "bars.example": bars}
+    assert _near_edges(pictures) == {frozenset(("ring.example", "ring-jpeg.example"))}
+    assert _near_edges(pictures, with_on_white=False) == set()
+    from search.explain import pair_evidence
+
+    payload = {d: features(im).payload() for d, im in pictures.items()}
+    assert pair_evidence(payload["ring.example"], payload["ring-jpeg.example"])["tier"] == "near"
+    assert pair_evidence(payload["ring-jpeg.example"], payload["ring.example"])["tier"] == "near"
+    assert pair_evidence(payload["ring.example"], payload["bars.example"]) is None
+
+
+def test_incremental_placement_uses_the_same_near_rule() -> None:
+    """A new JPEG of a stored transparent logo with white parts joins it through on_white, as in a full run;
+    a new black triangle does not join a stored green one (colours)."""
+    from indexer.store import StoredPoint
+    from search.incremental import _strong_links
+
+    pictures = {"ring.example": _ring_mark("ring"), "green.example": _corner_triangle("#7ab800"),
+                "ring-jpeg.example": _jpeg(_ring_mark("ring")), "black.example": _corner_triangle("#000000")}
+    points = [StoredPoint(domain=d, payload={"domain": d, "sha256": d, "phash": None, **features(im).payload()},
+                          vector=None, score=None) for d, im in pictures.items()]
+    links = _strong_links(points, new=[2, 3])
+    assert {(points[[2, 3][link.new]].domain, points[link.other].domain, link.tier) for link in links} \
+        == {("ring-jpeg.example", "ring.example", "near")}
