@@ -134,8 +134,9 @@ def bench_cluster(size: int, tune: bool, exact_knn: bool = False, labels_out: st
 
     domains, vectors, sha256s, phashes, truth = synthetic(size)
     # the near tier's evidence: the synthetic phash stands for both hashes of the trimmed logo, so the
-    # near-identical renderings (2-4 bits off) are proven pairs that calibrate the embedding tier
-    features = [{"pixels": sha, "nhash": ph + ph, "shash": "", "aspect": 1.0}
+    # near-identical renderings (2-4 bits off) are proven pairs that calibrate the embedding tier; one colour
+    # layout for all, so that the near tier's colour check costs what it costs and refuses nothing
+    features = [{"pixels": sha, "nhash": ph + ph, "shash": "", "aspect": 1.0, "colour": "b3db45" * 16, "on_white": None}
                 for sha, ph in zip(sha256s, phashes, strict=True)]
     before = _peak_mb()
     result = cluster_vectors(domains, vectors, sha256s, phashes, tune=tune, features=features,
