@@ -34,7 +34,7 @@ class Limits:
 
     deadline_s: float = 5.0
     cpu_s: int = 8
-    memory_bytes: int = 2 * 1024**3
+    memory_bytes: int = 2 * 1024**3  # beyond what the worker maps once started (its imports)
 
 
 class ConvertPool:
@@ -112,10 +112,23 @@ def failure_error(error: BaseException) -> BaseException:
 
 
 def _init_worker(parent: int, memory_bytes: int) -> None:
+    """The address-space limit counts from what the worker maps once started: a spawned worker re-imports its
+    parent's main module, and a script that imported torch (bench/families.py) maps gigabytes before any
+    logo, so an absolute 2 GiB limit failed every conversion there."""
     exit_with_parent(parent)
     if memory_bytes > 0:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
+        limit = _mapped_bytes() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def _mapped_bytes() -> int:
+    """This process's virtual size (Linux /proc/self/statm; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _limited(cpu_s: int, fn: Callable[..., Any], *args: Any) -> Any:

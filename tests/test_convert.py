@@ -401,3 +401,26 @@ def test_real_svg_sample_converts(shared_data: Path) -> None:
         assert image.getchannel("A").getextrema()[1] > 0, path.name
     assert not failures
     assert len(sample) >= min(150, len(svgs))
+
+
+
+def test_the_workers_memory_limit_counts_from_what_it_maps_once_started() -> None:
+    """A worker may allocate its budget beyond what it already maps (a spawned worker re-imports its parent's
+    main module: under a script that imported torch, an absolute limit failed every logo), and no more."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import mmap, os
+        from crawler.convertpool import _init_worker
+        mapped = mmap.mmap(-1, 1024 ** 3)  # a gigabyte already mapped, as torch's import maps it
+        _init_worker(os.getppid(), 256 * 1024 ** 2)
+        ok = bytearray(64 * 1024 ** 2)
+        try:
+            bytearray(1024 ** 3)
+        except MemoryError:
+            print("limited")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "limited", done.stderr[-500:]
