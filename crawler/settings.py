@@ -81,6 +81,7 @@ LOGOSIM_FRONTIER_GRACE = 600.0  # seconds before a gone worker's committing doma
 LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
+LOGOSIM_HOMEPAGE_STOP_AT_MAIN = True  # a page over the cap stops at <main> when its header logo came first (crawler.homepage_cap)
 LOGOSIM_LOGO_MAX_SIDE = 512
 LOGOSIM_LOGO_MIN_SIDE = 16
 LOGOSIM_MAX_CANDIDATES = 6  # logo fetches per site before giving up: the best few are almost always right
