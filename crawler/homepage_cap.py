@@ -21,12 +21,14 @@ the header-logo condition 1 of 39 (instagram).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 
+logger = logging.getLogger(__name__)
 _SAVED = "_logosim_maxsize"
 MAIN_START = re.compile(rb"<main[\s>/]", re.I)
 _OVERLAP = 5  # bytes of the previous chunk searched again: a tag split between two chunks
@@ -60,6 +62,35 @@ def shows_header_logo(html: bytes, url: str, domain: str) -> bool:
     return bool(candidates) and candidates[0].score >= TIERS["header_logo"]
 
 
+def abort_stopped_downloads() -> bool:
+    """Make a download stopped from a signal handler (StopDownload: the cap, the stop at <main>) drop its connection
+    at once, as Scrapy's own size limit does (``_ScrapyAgent._cancel``).
+
+    Scrapy stops it with loseConnection(), which on TLS sends close_notify and keeps reading, and decrypting, the
+    rest of the body until the server answers or closes (Twisted #8930): the whole 12 or 64 MB after the cut.
+    Measured, 20 oversized fixture pages (twelve_mb_page, giant_homepage, huge_homepage) through the real
+    spider: 3.4-3.7 s of crawler CPU, 2.1-2.6 s with the abort, as much as 20 ordinary sites (2.1 s). False, and
+    nothing changed, when Scrapy's private reader no longer looks as expected."""
+    from scrapy.core.downloader.handlers import http11
+
+    reader = getattr(http11, "_ResponseReader", None)
+    finish = getattr(reader, "_finish_response", None)
+    if finish is None:
+        return False
+    if getattr(finish, "_logosim_aborts", False):
+        return True
+
+    def _finish_response(self: Any, flags: list[str] | None = None, stop_download: Any = None) -> None:
+        finish(self, flags=flags, stop_download=stop_download)
+        producer = getattr(self.transport, "_producer", None)
+        if stop_download is not None and producer is not None:
+            producer.abortConnection()
+
+    _finish_response._logosim_aborts = True  # type: ignore[attr-defined]
+    reader._finish_response = _finish_response  # type: ignore[union-attr]
+    return True
+
+
 def will_be_cut(headers: Any, body_length: object, maxsize: int) -> bool:
     """The page declares more bytes than the cap, uncompressed (compressed bytes cannot be searched)."""
     encoding = (headers.get(b"Content-Encoding") or b"identity").strip().lower()
@@ -72,6 +103,8 @@ class HomepageCapMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HomepageCapMiddleware:
+        if not abort_stopped_downloads():
+            logger.warning("Scrapy's response reader changed: a stopped homepage is closed, not aborted")
         return cls(crawler.settings.getint("DOWNLOAD_MAXSIZE"))
 
     def process_request(self, request: Request, spider: Any = None) -> None:

@@ -177,3 +177,43 @@ def test_real_pages_stopped_at_main_keep_their_chosen_logo(shared_data: Path) ->
                     changed.append(real.name)
                 break
     assert changed == [] and stopped >= 30
+
+
+def test_a_stopped_download_drops_its_connection_at_once() -> None:
+    """Scrapy's reader, stopped from a bytes_received handler, aborts the connection instead of the TLS close
+    that reads the rest of the body (crawler.homepage_cap.abort_stopped_downloads)."""
+    from scrapy import Request, signals
+    from scrapy.core.downloader.handlers.http11 import _ResponseReader
+    from scrapy.exceptions import StopDownload
+    from scrapy.utils.test import get_crawler
+    from twisted.internet.defer import Deferred
+
+    from crawler.homepage_cap import abort_stopped_downloads
+
+    class Producer:
+        aborted = False
+
+        def abortConnection(self) -> None:
+            self.aborted = True
+
+    class Transport:
+        def __init__(self) -> None:
+            self._producer = Producer()
+
+        def stopProducing(self) -> None:
+            pass
+
+        def loseConnection(self) -> None:
+            pass
+
+    def stop(data: bytes, request: Request, spider: object) -> None:
+        raise StopDownload(fail=False)
+
+    assert abort_stopped_downloads()
+    crawler = get_crawler()
+    crawler.signals.connect(stop, signal=signals.bytes_received)
+    finished: Deferred = Deferred()
+    reader = _ResponseReader(finished, None, Request("https://big.test/"), 0, 0, False, crawler)  # type: ignore[arg-type]
+    reader.transport = Transport()  # type: ignore[assignment]
+    reader.dataReceived(b"<html>")
+    assert finished.called and reader.transport._producer.aborted  # type: ignore[attr-defined]
