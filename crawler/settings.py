@@ -10,8 +10,9 @@ Tuning, and why:
   dropped connections) are retried, twice, with exponential back-off. ``Retry-After`` is honoured but capped
   at LOGOSIM_RETRY_AFTER_MAX seconds: one site must not park a download slot for minutes.
 - Caps: a homepage is truncated at LOGOSIM_HOMEPAGE_MAXSIZE (the logo lives in <head>/<header>, and a 5 MB
-  page costs parse time for nothing), whatever length it declares (crawler.homepage_cap). An image over
-  DOWNLOAD_MAXSIZE (10 MB) is refused: real logos are kilobytes.
+  page costs parse time for nothing), whatever length it declares (crawler.homepage_cap); one that declares
+  more stops at its <main> once its header logo has come (LOGOSIM_HOMEPAGE_STOP_AT_MAIN), and a stopped
+  download drops its connection. An image over DOWNLOAD_MAXSIZE (10 MB) is refused: real logos are kilobytes.
 - robots.txt is NOT obeyed (ROBOTSTXT_OBEY False): we fetch what a browser fetches to show a homepage (the
   page and one of its images), never crawl deeper; obeying would add a request per site and drop sites that
   disallow all bots but still show their logo to every visitor. Identify honestly with USER_AGENT instead.
@@ -81,11 +82,12 @@ LOGOSIM_FRONTIER_GRACE = 600.0  # seconds before a gone worker's committing doma
 LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
 LOGOSIM_FALLBACK_TIMEOUT = 5.0  # seconds for the other scheme after a timeout: a port-443 firewall answers fast on 80
 LOGOSIM_HOMEPAGE_MAXSIZE = 2 * 1024 * 1024
+LOGOSIM_HOMEPAGE_STOP_AT_MAIN = True  # a page over the cap stops at <main> when its header logo came first (crawler.homepage_cap)
 LOGOSIM_LOGO_MAX_SIDE = 512
 LOGOSIM_LOGO_MIN_SIDE = 16
 LOGOSIM_MAX_CANDIDATES = 6  # logo fetches per site before giving up: the best few are almost always right
 LOGOSIM_MAX_REFRESHES = 3  # <meta http-equiv=refresh> hops followed by the spider itself
-LOGOSIM_MAX_STYLESHEETS = 3  # same-origin sheets read when the markup shows no header logo (crawler.stylesheets)
+LOGOSIM_MAX_STYLESHEETS = 3  # same-origin sheets read when the markup shows no header logo but has an element to paint (crawler.stylesheets)
 LOGOSIM_STYLESHEET_MAXSIZE = 256 * 1024  # bytes; a bigger sheet is skipped
 LOGOSIM_PROXY = None  # a forward proxy URL for every request (the demo's web); http_proxy works too
 LOGOSIM_RETRY_AFTER_MAX = 10.0  # seconds; a larger Retry-After is cut to this

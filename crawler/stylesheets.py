@@ -1,9 +1,11 @@
 """The logos spider's stylesheet stage: when a homepage shows no header logo in its markup, read its own
 external stylesheets for a rule that draws one (crawler.extract.css), then go on with the candidates.
 
-Bounded: only pages whose best candidate is below the header-logo tier (most sites never pay a request),
-at most LOGOSIM_MAX_STYLESHEETS same-origin sheets, each refused above LOGOSIM_STYLESHEET_MAXSIZE bytes
-(declared or received) and given the short LOGOSIM_FALLBACK_TIMEOUT; a failed sheet is skipped.
+Bounded: only pages whose best candidate is below the header-logo tier and that have an element a sheet
+could paint as a better logo (a logo- or brand-named element, or a home link showing nothing, with no picture
+of its own: crawler.extract.css.sheets_to_read), at most LOGOSIM_MAX_STYLESHEETS same-origin sheets, each
+refused above LOGOSIM_STYLESHEET_MAXSIZE bytes (declared or received) and given the short
+LOGOSIM_FALLBACK_TIMEOUT; a failed sheet is skipped.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ class StylesheetStage:
         self.stylesheet_below = TIERS["header_logo"]
 
     async def stylesheet_request(self, job: Any, response: TextResponse, candidates: list[Any]) -> Request | None:
-        """The first sheet's request when the page's markup shows no header logo, else None."""
-        if not self.max_stylesheets or (candidates and candidates[0].score >= self.stylesheet_below):
+        """The first sheet's request when the page's markup shows no header logo and a sheet could paint one,
+        else None."""
+        best = candidates[0].score if candidates else 0.0
+        if not self.max_stylesheets or best >= self.stylesheet_below:
             return None
-        from crawler.extract import stylesheet_urls
+        from crawler.extract import sheets_to_read
 
         sheets = await maybe_deferred_to_future(deferToThread(
-            stylesheet_urls, response.body, response.url, job.domain, encoding=response.encoding))
+            sheets_to_read, response.body, response.url, job.domain, best, encoding=response.encoding))
         if not sheets:
             return None
         stage = {"sheets": sheets[: self.max_stylesheets], "page": (response.body, response.url, response.encoding)}

@@ -108,6 +108,14 @@ def test_every_outcome_is_counted(crawled):
     assert "'logosim/source/jsonld': 3" in log
 
 
+def test_only_a_page_with_an_element_to_paint_reads_its_stylesheets(web, crawled):
+    """Every fixture page links /css/site.css; below the header tier, the text-wordmark pages (apple_touch,
+    manifest, og_only, ...) have nothing a sheet could paint, and only css_external's empty home link does."""
+    painted = [d for d, t in web.truth.items() if t.kind == "css_external"]
+    assert len(painted) == 1
+    assert "'logosim/stylesheets_read': 1," in crawled[2].stderr
+
+
 def test_resume_skips_done_domains_and_force_redoes(web, crawled, tmp_path):
     data, domains, _ = crawled
     before = (data / "manifest.jsonl").read_text()

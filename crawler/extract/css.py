@@ -15,7 +15,7 @@ from cssselect import SelectorError
 from lxml import etree
 
 from crawler.extract.candidates import Candidate, scored_elements
-from crawler.extract.dom import parse_page, resolve_url
+from crawler.extract.dom import Page, parse_page, resolve_url
 from crawler.extract.elements import (
     _CSS_BG_URL,
     _CSS_COMMENT,
@@ -28,6 +28,7 @@ from crawler.extract.signals import (
     LOGO_SIGNALS,
     SiteSignals,
     context_features,
+    is_hidden,
     own_features,
     src_features,
 )
@@ -35,6 +36,68 @@ from crawler.extract.signals import (
 _PSEUDO = re.compile(r"::?[\w-]+(?:\([^)]*\))?")
 MAX_HEAD = 512 * 1024  # a <head> longer than this (inline scripts and styles) is read this far
 MAX_RULES = 500  # background-image rules matched per sheet (each is one selector query over the page)
+PICTURES = ("img", "svg", "picture", "object", "embed")  # an element holding one shows a picture of its own
+# Text that only screen readers get (Bootstrap, WordPress, HTML5 Boilerplate, Drupal utilities): the image-
+# replacement markup of a CSS logo, <a href="/"><span class="sr-only">Acme</span></a>, shows nothing itself.
+_SCREEN_READER = re.compile(r"sr-only|screen-reader|visually-?hidden|element-invisible|offscreen|hide-?text|text-hide")
+# The best a sheet can add to an element's features: a selector naming a logo, an image URL naming one.
+_BEST_SHEET_FEATURES = frozenset({"logo_near", "logo_src"})
+
+
+def sheets_to_read(html: str | bytes, page_url: str, domain: str, best_score: float,
+                   encoding: str | None = None) -> list[str]:
+    """The page's own stylesheets (``stylesheet_urls``) when one of them could paint the logo, else [].
+
+    A sheet draws a logo only on an element of the page, so the sheets are worth their requests only when
+    the page has an element that a rule could make the best candidate: one ``paintable_elements`` finds
+    whose candidate, scored as ``css_candidates`` would score it with the best a rule can add, beats the
+    page's best candidate so far."""
+    page = parse_page(html, page_url, domain, encoding)
+    site = SiteSignals.of(page)
+    for el in paintable_elements(page, site):
+        features = own_features(el, site, None) | context_features(el, site)
+        if not features & LOGO_SIGNALS:
+            continue  # css_candidates drops it (_rule_element: decoration)
+        scored = scored_elements([Found("", "css_background", features | _BEST_SHEET_FEATURES)])
+        if scored and scored[0].score > best_score:
+            return stylesheet_urls(html, page_url, domain, encoding)
+    return []
+
+
+def paintable_elements(page: Page, site: SiteSignals) -> list[etree._Element]:
+    """Elements a stylesheet could paint as the logo, because they show no picture of their own: those whose
+    class/id names a logo or a brand (as a rule's selector must, _logo_selector), and home links that show
+    nothing at all (no picture, no visible text: only CSS makes them visible). A home link showing text is a
+    text wordmark unless its own name says logo or brand."""
+    out = []
+    for el in page.root.iter(etree.Element):
+        if el.tag in PICTURES:
+            continue
+        named = _logo_selector(_selector_of(el)) or "logo" in (el.get("itemprop") or "").lower()
+        if not named and not (el.tag == "a" and site.is_home(el.get("href")) and not _visible_text(el)):
+            continue
+        if not is_hidden(el) and next(el.iter(*PICTURES), None) is None:
+            out.append(el)
+    return out
+
+
+def _selector_of(el: etree._Element) -> str:
+    """The element's class and id as a selector ('.site-logo#top'), what _logo_selector reads."""
+    classes = "".join(f".{name}" for name in (el.get("class") or "").lower().split())
+    ident = (el.get("id") or "").strip().lower()
+    return classes + (f"#{ident}" if ident else "")
+
+
+def _visible_text(el: etree._Element) -> str:
+    """The element's text, less what is hidden or only for screen readers."""
+    if is_hidden(el) or _SCREEN_READER.search(f"{el.get('class') or ''} {el.get('id') or ''}".lower()):
+        return ""
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str):
+            parts.append(_visible_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts).strip()
 
 
 def stylesheet_urls(html: str | bytes, page_url: str, domain: str, encoding: str | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from common.domains import read_domains
 from common.errors import InputError
 from common.manifest import read_manifest
 from crawler.convert.formats import MIME_TYPES, magic_format
+from crawler.homepage_cap import HeaderRegion, will_be_cut
 from crawler.items import LogoItem
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 # (bounded memory): start requests 0, homepage fallbacks 1, logo candidates 2.
 PRIORITY_HOME, PRIORITY_LOGO = 1, 2
 _FINAL_HOME_REASONS = ("http_", "too_many_redirects", "homepage_too_large")
+_REGION = "_header_region"
 
 
 @dataclass
@@ -129,12 +131,15 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         settings = crawler.settings
         spider.data_dir = crawl_data_dir(crawler)
         spider.homepage_maxsize = settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE")
+        spider.stop_at_main = settings.getbool("LOGOSIM_HOMEPAGE_STOP_AT_MAIN")
         spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES")
         spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES")
         spider.init_stylesheets(settings)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
         crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
+        if spider.stop_at_main:
+            crawler.signals.connect(spider.watch_oversized_homepage, signal=signals.headers_received)
         crawler.signals.connect(spider.recover_lost_sites, signal=signals.spider_idle)
         return spider
 
@@ -182,15 +187,28 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         return Request(url, callback=self.parse_home, errback=self.home_failed, dont_filter=True,
                        priority=priority, meta=meta)
 
+    def watch_oversized_homepage(self, headers: Any, body_length: object, request: Request,
+                                 spider: scrapy.Spider) -> None:
+        """A homepage that will be cut anyway is watched for its header region's end (crawler.homepage_cap)."""
+        if request.meta.get("homepage") and will_be_cut(headers, body_length, self.homepage_maxsize):
+            request.meta[_REGION] = (id(request), HeaderRegion(request.url, request.meta["job"].domain))
+
     def truncate_homepage(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
-        """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top."""
+        """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top; of a page
+        cut anyway, only what comes before its main content when that shows the header logo."""
         if not request.meta.get("homepage"):
             return
         # Retries and redirects copy meta: count per request object, not per meta dict.
         owner, received = request.meta.get("_received", (None, 0))
         received = (received if owner == id(request) else 0) + len(data)
         request.meta["_received"] = (id(request), received)
+        owner, region = request.meta.get(_REGION, (None, None))
+        if owner == id(request) and region.feed(data):
+            request.meta.pop(_REGION)
+            self.crawler.stats.inc_value("logosim/homepage_stopped_at_main")
+            raise StopDownload(fail=False)
         if received > self.homepage_maxsize:
+            request.meta.pop(_REGION, None)
             self.crawler.stats.inc_value("logosim/homepage_truncated")
             raise StopDownload(fail=False)
 
