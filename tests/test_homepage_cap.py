@@ -44,14 +44,19 @@ class GzipWeb:
         return Route(404, "text/html", b"")
 
 
-@pytest.fixture(scope="module")
-def proxy():
-    server = FixtureServer(0, GzipWeb())  # type: ignore[arg-type]
+def _serve(web: object):
+    """A proxy on loopback that serves ``web``, for the module's tests."""
+    server = FixtureServer(0, web)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxy():
+    yield from _serve(GzipWeb())
 
 
 def crawl(proxy: str, tmp_path: Path, maxsize: int) -> dict:
@@ -105,12 +110,7 @@ class OversizedWeb(GzipWeb):
 
 @pytest.fixture(scope="module")
 def big_proxy():
-    server = FixtureServer(0, OversizedWeb())  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(OversizedWeb())
 
 
 def crawl_stats(proxy: str, tmp_path: Path, *settings: str) -> tuple[dict, str]:
