@@ -87,11 +87,9 @@ def features(image: Image.Image) -> Features:
 def _on_white(rgba: Image.Image) -> dict[str, str | float] | None:
     """The near-identical evidence of a transparent logo flattened on white, when its white parts sent it
     onto black (``_on_contrast``) and white is what its brightness otherwise calls for; else None."""
-    alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] == 255:
+    if rgba.getchannel("A").getextrema()[0] == 255:
         return None
-    box = alpha.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
-    cropped = rgba.crop(box) if box else rgba
+    cropped = _opaque_crop(rgba)
     flat, background = composite(cropped)
     if background != LIGHT or not _white_parts(cropped):
         return None
@@ -116,10 +114,8 @@ def _shaped(mask: Image.Image) -> bool:
 def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
     """The trimmed picture and its shape: the alpha channel where the logo has one (colours do not matter,
     white parts inside a coloured mark included), else the pixels that differ from the uniform margin."""
-    alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] < 255:
-        box = alpha.point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
-        cropped = rgba.crop(box) if box else rgba
+    if rgba.getchannel("A").getextrema()[0] < 255:
+        cropped = _opaque_crop(rgba)
         content = _on_contrast(cropped)
         inner, _margin = _trim_box(content)  # an opaque picture with its own margin, padded with transparency
         content = content.crop(inner)
@@ -132,6 +128,12 @@ def _content_and_mask(rgba: Image.Image) -> tuple[Image.Image, Image.Image]:
     box, margin = _trim_box(rgb)
     content = rgb.crop(box)
     return content, _inside_badge(content, foreground_mask(content, margin or LIGHT))
+
+
+def _opaque_crop(rgba: Image.Image) -> Image.Image:
+    """A transparent logo cut to the box of its visible pixels (the whole picture when none are)."""
+    box = rgba.getchannel("A").point(lambda value: 255 if value > MARGIN_TOLERANCE else 0).getbbox()
+    return rgba.crop(box) if box else rgba
 
 
 def _inside_badge(content: Image.Image, mask: Image.Image) -> Image.Image:

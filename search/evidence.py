@@ -114,6 +114,23 @@ def colour_close(a: np.ndarray, b: np.ndarray, limit: float = COLOUR_DISTANCE) -
     return np.isnan(distance) | (distance <= limit)
 
 
+def positive(value: Any) -> float:
+    """A stored aspect ratio as a float; 0.0 when missing or unusable (such a point joins no near/shape pair)."""
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+
+def aspects(values: Sequence[Any]) -> np.ndarray:
+    return np.array([positive(value) for value in values], dtype=np.float64)
+
+
+def parse_on_white(items: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each item's ``on_white`` evidence (indexer.features) as (hashes, aspects, colour layouts), aligned with
+    the items; a missing one is (0, 0), 0.0 and NaN."""
+    given = [item if isinstance(item, Mapping) else {} for item in items]
+    return (parse_pair_hashes([item.get("nhash") for item in given]), aspects([item.get("aspect") for item in given]),
+            parse_colours([item.get("colour") for item in given]))
+
+
 def aspect_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.log(np.maximum(a, 1e-6) / np.maximum(b, 1e-6))) <= ASPECT_LOG_RATIO
 
@@ -132,7 +149,7 @@ def edges_equal(keys: Sequence[str | None], usable: np.ndarray, tier: str) -> li
     return edges
 
 
-def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usable: np.ndarray, limit: int,
+def edges_near(texts: Sequence[str | None], ratios: Sequence[float | None], usable: np.ndarray, limit: int,
                tier: str, colours: Sequence[str | None] | None = None,
                on_white: Sequence[Mapping[str, Any] | None] | None = None) -> list[Edge]:
     """Pairs whose summed phash+dhash distance is within ``limit`` bits, whose aspect ratios agree and, when
@@ -146,15 +163,18 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
     first member it agrees with), so that two pictures equal in luminance but not in colour stay apart."""
     from search.hashing import near_pairs
 
-    n = len(texts)
     hashes = parse_pair_hashes(texts)
-    aspect = np.array([a if isinstance(a, int | float) and a > 0 else 0.0 for a in aspects], dtype=np.float64)
-    layout = parse_colours(colours if colours is not None else [None] * n)
+    aspect = aspects(ratios)
+    layout = parse_colours(colours if colours is not None else [None] * len(texts))
     index = np.flatnonzero(usable & (hashes[:, 0] != 0) & (aspect > 0))
-    alt = _alternatives(on_white, usable, index) if on_white is not None else _Alternatives.none()
     if len(index) < 2:
         return []
-    values, inverse = np.unique(np.concatenate([hashes[index], alt.hashes]), axis=0, return_inverse=True)
+    # the usable on_white evidence: row r of these belongs to point owner[r]
+    owner = np.array([i for i in index if on_white is not None and isinstance(on_white[i], Mapping)], dtype=np.int64)
+    white_hashes, white_aspect, white_layout = parse_on_white([on_white[i] for i in owner] if len(owner) else [])
+    keep = (white_hashes[:, 0] != 0) & (white_aspect > 0)
+    owner, white_hashes, white_aspect, white_layout = owner[keep], white_hashes[keep], white_aspect[keep], white_layout[keep]
+    values, inverse = np.unique(np.concatenate([hashes[index], white_hashes]), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     candidates: set[tuple[int, int]] = {(int(v), int(v)) for v in np.unique(inverse)}  # equal hashes
     for half in (0, 1):
@@ -177,7 +197,7 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
             split.append([point])
         else:
             home.append(point)
-    on_white_at: dict[int, list[int]] = {}  # hash value -> the alternatives (rows of alt) holding it
+    on_white_at: dict[int, list[int]] = {}  # hash value -> the on_white rows holding it
     for row, value_row in enumerate(inverse[len(index):]):
         on_white_at.setdefault(int(value_row), []).append(row)
     edges = []
@@ -195,37 +215,12 @@ def edges_near(texts: Sequence[str | None], aspects: Sequence[float | None], usa
                   if aspect_close(aspect[a], aspect[b])]
         for mine, theirs in ((p, q), (q, p)) if p != q else ((p, p),):
             for row in on_white_at.get(mine, []):
-                owner = int(alt.owner[row])
-                edges += [Edge(min(owner, c[0]), max(owner, c[0]), tier, float(distance))
-                          for c in classes.get(theirs, []) if c[0] != owner
-                          and aspect_close(alt.aspect[row], aspect[c[0]])
-                          and colour_close(alt.layout[row], layout[c[0]])]
+                point = int(owner[row])
+                edges += [Edge(min(point, c[0]), max(point, c[0]), tier, float(distance))
+                          for c in classes.get(theirs, []) if c[0] != point
+                          and aspect_close(white_aspect[row], aspect[c[0]])
+                          and colour_close(white_layout[row], layout[c[0]])]
     return edges
-
-
-@dataclass(frozen=True)
-class _Alternatives:
-    """The usable ``on_white`` evidence: row r belongs to point ``owner[r]``."""
-
-    owner: np.ndarray
-    hashes: np.ndarray
-    aspect: np.ndarray
-    layout: np.ndarray
-
-    @classmethod
-    def none(cls) -> _Alternatives:
-        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.uint64), np.zeros(0), parse_colours([]))
-
-
-def _alternatives(on_white: Sequence[Mapping[str, Any] | None], usable: np.ndarray, index: np.ndarray) -> _Alternatives:
-    owners = [int(i) for i in index if isinstance(on_white[i], Mapping)]
-    items = [on_white[i] for i in owners]
-    hashes = parse_pair_hashes([item.get("nhash") for item in items])  # type: ignore[union-attr]
-    aspect = np.array([a if isinstance(a := item.get("aspect"), int | float) and a > 0 else 0.0  # type: ignore[union-attr]
-                       for item in items], dtype=np.float64)
-    keep = (hashes[:, 0] != 0) & (aspect > 0) if owners else np.zeros(0, dtype=bool)
-    layout = parse_colours([item.get("colour") for item in items])  # type: ignore[union-attr]
-    return _Alternatives(np.array(owners, dtype=np.int64)[keep], hashes[keep], aspect[keep], layout[keep])
 
 
 def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DISTANCE,
@@ -242,16 +237,13 @@ def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DIST
             if i and j:
                 continue  # never on_white against on_white
             hashes = parse_pair_hashes([x.get("nhash"), y.get("nhash")])
-            ratio = np.array([_positive(x.get("aspect")), _positive(y.get("aspect"))])
+            ratio = aspects([x.get("aspect"), y.get("aspect")])
             if not hashes[0].any() or not hashes[1].any() or not ratio.all() or not aspect_close(*ratio):
                 continue
             distance = int(pair_distance(hashes[0], hashes[1]))
+            if distance > limit or (best is not None and distance >= best):
+                continue
             layouts = parse_colours([x.get("colour"), y.get("colour")])
-            agree = colour_limit is None or colour_close(layouts[0], layouts[1], colour_limit)
-            if distance <= limit and agree and (best is None or distance < best):
+            if colour_limit is None or colour_close(layouts[0], layouts[1], colour_limit):
                 best = float(distance)
     return best
-
-
-def _positive(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and value > 0 else 0.0

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from search import evidence
 
 
@@ -20,15 +18,10 @@ def pair_evidence(query: Mapping[str, Any], hit: Mapping[str, Any]) -> dict[str,
     distance = evidence.near_pair(query, hit)
     if distance is not None:
         return {"tier": "near", "distance": distance}
-    close = evidence.aspect_close(np.array(_aspect(query)), np.array(_aspect(hit)))
+    close = evidence.aspect_close(*evidence.aspects([query.get("aspect"), hit.get("aspect")]))
     hashes = evidence.parse_pair_hashes([query.get("shash"), hit.get("shash")])
     if hashes[0].any() and hashes[1].any() and close:
         distance = int(evidence.pair_distance(hashes[0], hashes[1]))
         if distance <= evidence.SHAPE_DISTANCE:
             return {"tier": "shape", "distance": float(distance)}
     return None
-
-
-def _aspect(payload: Mapping[str, Any]) -> float:
-    value = payload.get("aspect")
-    return float(value) if isinstance(value, int | float) and value > 0 else 0.0

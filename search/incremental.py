@@ -100,8 +100,7 @@ def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
             value = points[i].payload.get("sha256") if key == "sha256" else feats[i]["pixels"]
             if value and usable[i]:
                 links += [_Link(position, j, tier, 0.0) for j in holders.get(value, []) if j != i]
-    aspect = np.array([f["aspect"] if isinstance(f["aspect"], int | float) and f["aspect"] > 0 else 0.0
-                       for f in feats], dtype=np.float64)
+    aspect = evidence.aspects([f["aspect"] for f in feats])
     layout = evidence.parse_colours([f["colour"] for f in feats])
     for tier, name, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
         hashes = evidence.parse_pair_hashes([f[name] for f in feats])
@@ -124,12 +123,8 @@ class _Side:
 
 
 def _white_side(on_white: list[Any], informative: np.ndarray) -> _Side:
-    items = [item if isinstance(item, Mapping) else {} for item in on_white]
-    hashes = evidence.parse_pair_hashes([item.get("nhash") for item in items])
-    aspect = np.array([a if isinstance(a := item.get("aspect"), int | float) and a > 0 else 0.0 for item in items],
-                      dtype=np.float64)
-    return _Side(hashes, aspect, evidence.parse_colours([item.get("colour") for item in items]),
-                 informative & (hashes[:, 0] != 0) & (aspect > 0))
+    hashes, aspect, layout = evidence.parse_on_white(on_white)
+    return _Side(hashes, aspect, layout, informative & (hashes[:, 0] != 0) & (aspect > 0))
 
 
 def _near_links(mine: _Side, theirs: _Side, new: list[int], limit: int, tier: str) -> list[_Link]:
