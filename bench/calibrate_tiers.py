@@ -161,13 +161,10 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
     close = np.triu(other, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
         & evidence.aspect_close(aspect[:, None], aspect[None, :])
     rows, cols = np.nonzero(close)
-    pair_colour = evidence.colour_distance(layout[rows], layout[cols])
     white_rows, white_cols, white_bits, white_colour = _on_white_pairs(base, other)
+    pair_bits = np.concatenate([negatives[rows, cols], white_bits])
+    pair_colour = np.concatenate([evidence.colour_distance(layout[rows], layout[cols]), white_colour])
     rows, cols = np.concatenate([rows, white_rows]), np.concatenate([cols, white_cols])
-    pair_colour = np.concatenate([pair_colour, white_colour])
-    bits = {(r, c): int(negatives[r, c]) for r, c in zip(rows[:len(rows) - len(white_rows)],
-                                                          cols[:len(cols) - len(white_cols)], strict=True)}
-    bits.update({(r, c): int(b) for r, c, b in zip(white_rows, white_cols, white_bits, strict=True)})
     own = np.triu(kin, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
         & evidence.aspect_close(aspect[:, None], aspect[None, :])
     own_rows, own_cols = np.nonzero(own)
@@ -181,8 +178,8 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
         line.append(f"| cross-family pairs kept {int((pair_colour <= limit).sum())}")
         line.append(f"| one-family pairs kept {(own_colour <= limit).mean():.4f} of {len(own_rows)}")
         print("  ".join(line), flush=True)
-    for r, c, d in sorted(zip(rows, cols, pair_colour, strict=True), key=lambda t: -t[2])[:30]:
-        print(f"   cross-family near pair dE={d:5.1f} bits={bits[(r, c)]:3d} {domains[r]} / {domains[c]}")
+    for r, c, b, d in sorted(zip(rows, cols, pair_bits, pair_colour, strict=True), key=lambda t: -t[3])[:30]:
+        print(f"   cross-family near pair dE={d:5.1f} bits={b:3d} {domains[r]} / {domains[c]}")
     for r, c, d in sorted(zip(own_rows, own_cols, own_colour, strict=True), key=lambda t: -t[2])[:10]:
         print(f"   one-family near pair dE={d:5.1f} bits={negatives[r, c]:3d} {domains[r]} / {domains[c]}")
 
@@ -212,8 +209,8 @@ def main() -> None:
     print(f"{len(domains)} logos and {len(VARIANTS)} variants each: features in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     pixels = np.array([f.pixels for f in base])
-    kin = same_family(domains) & (pixels[:, None] != pixels[None, :])  # same pixels: a stronger tier's
-    other = ~same_family(domains) & (pixels[:, None] != pixels[None, :])
+    family, differ = same_family(domains), pixels[:, None] != pixels[None, :]  # same pixels: a stronger tier's
+    kin, other = family & differ, ~family & differ
     if "colour" in args.tiers:
         colour_report(domains, base, variants, other, kin)
     for tier, field, kinds in (("near", "nhash", NEAR_KINDS), ("shape", "shash", SHAPE_KINDS)):
