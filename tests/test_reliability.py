@@ -35,6 +35,20 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def bytes_under(folder: Path) -> int:
+    """The size of the files under ``folder`` now, while another process writes there: a file or a folder
+    removed during the walk (Qdrant Edge's atomic writes rename and drop their temporaries) counts nothing,
+    where rglob and stat raised FileNotFoundError."""
+    total = 0
+    for parent, _folders, files in os.walk(folder):  # os.walk skips a folder that vanished under it
+        for name in files:
+            try:
+                total += os.stat(os.path.join(parent, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
 def children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (Linux /proc)."""
     found = []
@@ -107,7 +121,7 @@ def test_kill_9_during_an_index_then_rerun(tmp_path) -> None:
     edge = data_dir.root / "qdrant"
     # Kill once the store has received data, i.e. mid-run, whatever this machine's speed. Qdrant Edge
     # preallocates ~100 MB when the collection is created; its first upsert adds a segment beyond that.
-    wait_for(lambda: sum(f.stat().st_size for f in edge.rglob("*") if f.is_file()) > 120_000_000, 120)
+    wait_for(lambda: bytes_under(edge) > 120_000_000, 120)
     assert proc.poll() is None, "the kill must land mid-run"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
