@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.datadir import DataDir  # noqa: E402
 from common.manifest import read_manifest  # noqa: E402
-from crawler.importer import import_folder  # noqa: E402
+from convert.importer import import_folder  # noqa: E402
 
 DEFAULT_SRC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-logos" / "logos"
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.datadir import DataDir  # noqa: E402
 from common.errors import LogosimError  # noqa: E402
-from crawler.importer import import_folder  # noqa: E402
+from convert.importer import import_folder  # noqa: E402
 from indexer.model import Embedder  # noqa: E402
 from indexer.runner import default_workers, index_data_dir  # noqa: E402
 from indexer.store import StoreConfig  # noqa: E402

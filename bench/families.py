@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.datadir import DataDir  # noqa: E402
-from crawler.importer import import_folder  # noqa: E402
+from convert.importer import import_folder  # noqa: E402
 from fixtureweb.families import pair_scores, write_families  # noqa: E402
 from indexer.runner import index_data_dir  # noqa: E402
 from indexer.store import LogoStore, StoreConfig  # noqa: E402

@@ -24,13 +24,13 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
 
-from crawler.netguard import BLOCKED, host_verdict, is_global_ip, parse_ip
+from common.netguard import BLOCKED, host_verdict, is_global_ip, parse_ip
 
 ALLOW_SETTING = "LOGOSIM_ALLOW_PRIVATE_ADDRESSES"
 
 
 class BlockedAddress(IgnoreRequest):
-    """A request the guard refused; its reason is ``crawler.netguard.BLOCKED``."""
+    """A request the guard refused; its reason is ``common.netguard.BLOCKED``."""
 
 
 class BlockedAnswer(DNSLookupError):

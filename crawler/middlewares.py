@@ -17,19 +17,19 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from common.errors import ConvertError
-from crawler.convertpool import ConvertPool, Limits
+from convert.pool import ConvertPool, Limits
 from crawler.reasons import proxy_reason
 
 LOGO_CANDIDATE = "logo_candidate"  # request meta: this response is a logo to convert
 INLINE_DATA = "logo_inline_data"  # request meta: bytes of an inline logo (no download)
-CONVERTED = "logo_converted"  # meta set here: a crawler.convert.topng.Converted
+CONVERTED = "logo_converted"  # meta set here: a convert.topng.Converted
 CONVERT_ERROR = "logo_convert_error"  # meta set here: the ConvertError's reason
 SPRITE_OF = "logo_sprite_of"  # request meta: the inline svg that draws from this response (a sprite file)
 
 
 def convert_logo(body: bytes, max_side: int, min_side: int, sprite_of: bytes | None = None) -> Any:
     """Top-level so a worker process can run it."""
-    from crawler.convert import to_png
+    from convert import to_png
 
     if sprite_of is not None:
         from crawler.extract import with_sprite
@@ -46,7 +46,7 @@ class LogoConversionMiddleware:
 
     LOGOSIM_CONVERT_PROCESSES > 0 converts in that many worker processes (SVG rendering holds the GIL, so
     threads would share one core with the reactor), each logo within LOGOSIM_CONVERT_DEADLINE seconds
-    (crawler.convertpool: past it the worker is killed and replaced, the logo fails as convert_timeout);
+    (convert.pool: past it the worker is killed and replaced, the logo fails as convert_timeout);
     0 converts in the reactor's thread pool, with no deadline (a thread cannot be killed: tests only)."""
 
     def __init__(self, stats: StatsCollector, max_side: int, min_side: int, processes: int = 0,

@@ -12,7 +12,7 @@ Site reasons (status ``failed``: the homepage could not be fetched):
     homepage_too_large   a compressed homepage inflating past DOWNLOAD_MAXSIZE (one merely declaring more is
                          truncated at LOGOSIM_HOMEPAGE_MAXSIZE instead, crawler.homepage_cap)
     proxy_error          the configured proxy refused the request for another reason
-    blocked_private_address  the URL (or a redirect hop) names a non-global address (crawler.netguard)
+    blocked_private_address  the URL (or a redirect hop) names a non-global address (common.netguard)
     download_error:<Exc> anything else, with the exception's class name
 Site reasons (status ``no_logo``: the site answered):
     not_html                      the homepage is not an HTML page
@@ -37,8 +37,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as twisted_error
 from twisted.python.failure import Failure
 
+from common.netguard import BLOCKED
 from crawler.addressguard import BlockedAddress
-from crawler.netguard import BLOCKED
 
 # Ranked from "got furthest" to "got nowhere": of a site's several homepage attempts, the best one is reported.
 _RANK = ("http_", "too_many_redirects", "homepage_too_large", "not_html", "blocked_private_address",

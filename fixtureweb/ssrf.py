@@ -91,7 +91,7 @@ SSRF_EXPECTED = {kind: ("apple_touch_icon", ["/apple-touch-icon.png"]) for kind 
 
 def is_canary_host(host: str) -> bool:
     """A host no fixture site uses: an IP literal in any spelling, or a local name. Decided here with the C
-    library's own parser, independently of the crawler's guard (crawler.netguard), so that a spelling the
+    library's own parser, independently of the crawler's guard (common.netguard), so that a spelling the
     guard misreads still reaches the canary and fails the test."""
     host = host.strip("[]").rstrip(".").lower()
     if not host or "." not in host or host.endswith((".localhost", ".local", ".internal")):

@@ -111,7 +111,7 @@ def explain(config: Config, domain: str) -> Any:
 
 def import_logos(config: Config, folder: Path, *, force: bool = False, reporter: Reporter = SILENT) -> Any:
     """A folder of ``<domain>.<ext>`` files -> the same logos/ and manifest a crawl writes."""
-    from crawler.importer import import_folder
+    from convert.importer import import_folder
 
     if not folder.is_dir():
         raise LogosimError(f"not a folder: {folder}")

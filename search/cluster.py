@@ -27,7 +27,7 @@ from search import embedtier, evidence, grouping
 from search.hashing import near_pairs, popcount  # noqa: F401  (near_pairs: part of this module's API)
 
 # Calibrated on the 3,318 real logos in shared/data/real-logos, through the project's own path
-# (crawler.convert.topng.to_png -> indexer.preprocess.phash_hex, i.e. the hash of the trimmed logo padded to a
+# (convert.topng.to_png -> indexer.preprocess.phash_hex, i.e. the hash of the trimmed logo padded to a
 # square, as stored in the payload). Pairs were examined by eye and by domain family. Padding makes every
 # wide word-mark look alike to a 64-bit DCT hash: unrelated brands meet already at 2 bits (GlobalConnect /
 # Virtual-Reality.school, Moore / Sompo) and at 4 (AstraZeneca / Krautzberger, Tupperware / Husse, Kia /

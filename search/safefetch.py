@@ -1,5 +1,5 @@
 """One bounded GET for `logosim similar URL`: http(s) only on every redirect hop, no hop to a non-global address
-(crawler.netguard, the crawler's own rule), a deadline on the whole request (a server trickling bytes cannot
+(common.netguard, the crawler's own rule), a deadline on the whole request (a server trickling bytes cannot
 hold it past ``timeout``), and a size cap.
 
 Without a proxy the host is resolved here and the connection goes to the checked address itself, so a DNS
@@ -17,7 +17,7 @@ import time
 import urllib.request
 from urllib.parse import urljoin, urlsplit
 
-from crawler.netguard import host_verdict, is_global_ip
+from common.netguard import host_verdict, is_global_ip
 
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024

@@ -162,7 +162,7 @@ def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: E
 
     from PIL import Image
 
-    from crawler.convert import to_png
+    from convert import to_png
     from indexer.features import features
 
     try:

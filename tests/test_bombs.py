@@ -15,7 +15,7 @@ import pytest
 
 from common.datadir import DataDir
 from common.manifest import read_manifest
-from crawler.convert.prechecks import check_raster, ico_frame_sizes
+from convert.prechecks import check_raster, ico_frame_sizes
 from fixtureweb.bombs import BOMB_KINDS
 from fixtureweb.web import FixtureWeb, mismatches
 

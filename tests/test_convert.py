@@ -1,4 +1,4 @@
-"""crawler.convert.topng: real files made by code in every format, messy and hostile SVGs, the real corpus."""
+"""convert.topng: real files made by code in every format, messy and hostile SVGs, the real corpus."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from helpers_images import (
 from PIL import Image, features
 
 from common.errors import ConvertError
-from crawler.convert import MAX_INPUT_BYTES, to_png
-from crawler.convert.formats import decode_data_uri
+from convert import MAX_INPUT_BYTES, to_png
+from convert.formats import decode_data_uri
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 # A red square left, a blue square right: 2:1, easy to check where things land.
@@ -413,7 +413,7 @@ def test_the_workers_memory_limit_counts_from_what_it_maps_once_started() -> Non
 
     code = textwrap.dedent("""
         import mmap, os
-        from crawler.convertpool import _init_worker
+        from convert.pool import _init_worker
         mapped = mmap.mmap(-1, 1024 ** 3)  # a gigabyte already mapped, as torch's import maps it
         _init_worker(os.getppid(), 256 * 1024 ** 2)
         ok = bytearray(64 * 1024 ** 2)

@@ -7,8 +7,9 @@ import time
 import pytest
 from scrapy.http import HtmlResponse, Request
 
-from crawler.convert.svg import decode_svg_text
-from crawler.encodings import WebEncodingMiddleware, whatwg_codec
+from common.encodings import whatwg_codec
+from convert.svg import decode_svg_text
+from crawler.encodings import WebEncodingMiddleware
 from fixtureweb.bombs import PUNYCODE_DIGITS, punycode_page, punycode_svg
 from fixtureweb.images import Mark
 

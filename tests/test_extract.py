@@ -14,7 +14,7 @@ from lxml import etree
 from PIL import Image
 
 from common.errors import ConvertError
-from crawler.convert import to_png
+from convert import to_png
 from crawler.extract.candidates import (
     SIGNAL_POINTS,
     SOURCES,

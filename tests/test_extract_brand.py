@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from crawler.convert import to_png
+from convert import to_png
 from crawler.extract import find_candidates
 from crawler.extract.brand import file_key, inner_url, is_tracker
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from common.datadir import DataDir
 from common.manifest import read_manifest
-from crawler.convert import to_png
+from convert import to_png
 from fixtureweb.hostile import LOCAL_FILE_RGB
 from fixtureweb.images import mark_svg
 from fixtureweb.sites import HOSTILE_KINDS

@@ -1,4 +1,4 @@
-"""crawler.importer: a generated folder of logo files -> logos/ + manifest, per domain; resume; real sample."""
+"""convert.importer: a generated folder of logo files -> logos/ + manifest, per domain; resume; real sample."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from helpers_images import BLUE, GREEN, RED, encode, ico, logo, open_rgba, png
 
 from common.datadir import DataDir
 from common.manifest import read_manifest
-from crawler.importer import domain_for_file, import_folder
+from convert.importer import domain_for_file, import_folder
 
 SVG = ('<svg width="100" height="50"><rect width="50" height="50" fill="#d01e1e"/>'
        '<rect x="50" width="50" height="50" fill="#1e3cdc"/></svg>')
@@ -160,7 +160,7 @@ def test_a_bomb_times_out_once_retried_and_the_rest_converts(tmp_path: Path) -> 
     """Each file has a deadline; a timed-out file gets one more try alone, then is recorded convert_timeout."""
     import time
 
-    from crawler.convertpool import Limits
+    from convert.pool import Limits
     from fixtureweb.bombs import pattern_use_svg
 
     src = tmp_path / "src"

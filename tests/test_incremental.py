@@ -15,7 +15,7 @@ from PIL import Image
 from common.config import Config
 from common.datadir import DataDir
 from common.errors import LogosimError
-from crawler.importer import import_folder
+from convert.importer import import_folder
 from fixtureweb.families import write_families
 from indexer.preprocess import load_logo, prepare
 from indexer.runner import index_data_dir

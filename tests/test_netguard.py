@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from crawler.netguard import BLOCKED, host_verdict, is_global_ip, parse_ip
+from common.netguard import BLOCKED, host_verdict, is_global_ip, parse_ip
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "0x7f.0.0.1", "0x7F.1", "0177.0.0.1",

@@ -14,7 +14,7 @@ from cli import app
 from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
 from common.manifest import read_manifest, write_all
-from crawler.importer import import_folder
+from convert.importer import import_folder
 
 LONG = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57, "com"])  # 253 characters: the longest valid name
 

@@ -13,7 +13,7 @@ import pytest
 
 from common.datadir import DataDir
 from common.manifest import read_manifest
-from crawler.netguard import BLOCKED
+from common.netguard import BLOCKED
 from fixtureweb.ssrf import PLACES, SPELLINGS, SSRF_KINDS
 from fixtureweb.web import FixtureWeb, mismatches
 

@@ -14,7 +14,7 @@ from w3lib.encoding import html_to_unicode
 from w3lib.url import safe_url_string
 
 from common.errors import ConvertError
-from crawler.convert.formats import parse_data_uri
+from convert import parse_data_uri
 
 # Schemes and prefixes that never name a fetchable image.
 _IGNORED_PREFIXES = ("javascript:", "about:", "mailto:", "tel:", "blob:", "chrome:", "file:", "#")

@@ -84,7 +84,7 @@ def _localise_sprite_uses(svg: etree._Element, base: str, page_url: str) -> str 
 def with_sprite(wrapper: bytes, sprite: bytes) -> bytes:
     """The inline svg of ``serialise_svg`` with what it uses copied in from the fetched sprite file (parsed
     and repaired like any SVG logo: no entities, no external references). Raises ConvertError."""
-    from crawler.convert.svg import parse_svg
+    from convert import parse_svg
 
     sheet = parse_svg(sprite, promote=False)
     out = etree.fromstring(wrapper, _OWN)

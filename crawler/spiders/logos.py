@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from common.domains import read_domains
 from common.errors import InputError
 from common.manifest import read_manifest
-from crawler.convert.formats import MIME_TYPES, magic_format
+from convert import MIME_TYPES, magic_format
 from crawler.homepage_cap import HeaderRegion, will_be_cut
 from crawler.items import LogoItem
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF

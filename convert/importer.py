@@ -11,8 +11,8 @@ from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
 from common.errors import ConvertError, InputError
 from common.manifest import FAILED, OK, ManifestRecord, ManifestWriter, now_iso, read_manifest
-from crawler.convert import MAX_INPUT_BYTES, to_png
-from crawler.convertpool import ConvertPool, Limits
+from convert import MAX_INPUT_BYTES, to_png
+from convert.pool import ConvertPool, Limits
 
 SOURCE = "import"
 # Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),
@@ -73,7 +73,7 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
 
     The caller holds the data folder's lock. Domains already in the manifest are skipped unless
     ``force``. ``progress(domain_or_file_name, status)`` is called once per file. Each file converts in a
-    worker process within ``limits`` (crawler.convertpool: past the deadline it fails as convert_timeout);
+    worker process within ``limits`` (convert.pool: past the deadline it fails as convert_timeout);
     ``workers=0`` converts in this process, without a deadline.
     """
     src = Path(src)

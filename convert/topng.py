@@ -35,15 +35,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from common.errors import ConvertError
-from crawler.convert.formats import (
+from convert.formats import (
     MAX_INPUT_BYTES,
     PIL_FORMATS,
     b64decode_lenient,
     decode_data_uri,
     magic_format,
 )
-from crawler.convert.prechecks import check_raster
-from crawler.convert.svg import decode_svg_text, is_html_wrapped, render_svg
+from convert.prechecks import check_raster
+from convert.svg import decode_svg_text, is_html_wrapped, render_svg
 
 MAX_PIXELS = 40_000_000  # per-call raster limit, checked from the header before decoding
 TRANSPARENT_ALPHA = 4  # a max alpha at or below this is invisible on any background

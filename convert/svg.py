@@ -12,16 +12,16 @@ from typing import Any
 from lxml import etree
 from PIL import Image
 
+from common.encodings import whatwg_codec
 from common.errors import ConvertError
-from crawler.convert.formats import decode_data_uri, raster_pixels
-from crawler.convert.svgfix import (
+from convert.formats import decode_data_uri, raster_pixels
+from convert.svgfix import (
     SVG_NS,
     fix_prefixes,
     normalise_tree,
     promote_symbol,
     substitute_entities,
 )
-from crawler.encodings import whatwg_codec
 
 _SVG_START = re.compile(r"<(?:[\w.-]+:)?svg[\s>/]", re.I)
 _HTML_HINT = re.compile(r"<!doctype\s+html|<html[\s>]|<body[\s>]|<head[\s>]", re.I)
@@ -72,7 +72,7 @@ def is_html_wrapped(text: str) -> bool:
 
 
 def decode_svg_text(data: bytes) -> str:
-    """Bytes to text: BOMs, then the XML declaration's encoding if it is one of the web's (crawler.encodings:
+    """Bytes to text: BOMs, then the XML declaration's encoding if it is one of the web's (common.encodings:
     never Python's punycode, idna or rot13), then UTF-8 with replacement."""
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):

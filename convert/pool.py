@@ -4,7 +4,7 @@ runs under a CPU-time limit per logo (RLIMIT_CPU, the kernel's own backstop if t
 address-space limit (RLIMIT_AS: a decoder that tries to allocate gigabytes gets a MemoryError instead of the
 machine's memory), and ends with its parent.
 
-Used by the crawl (crawler.middlewares.LogoConversionMiddleware) and by ``logosim import`` (crawler.importer).
+Used by the crawl (crawler.middlewares.LogoConversionMiddleware) and by ``logosim import`` (convert.importer).
 """
 
 from __future__ import annotations
