@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -32,7 +31,6 @@ from rich.table import Table
 from common.config import Config
 from common.errors import LogosimError
 from pipeline import stages
-from pipeline.clusters import clusters_json
 from pipeline.stages import ClusterOptions, IndexOptions, Reporter, Stage
 
 app = typer.Typer(name="logosim", help="Which websites share a logo? Crawl, embed, group, query.",
@@ -57,6 +55,8 @@ WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", min=0, help="Processes decoding logos beside the model [env LOGOSIM_INDEX_WORKERS; default: 0 on "
                              "CPU, cores-1 on a GPU, fitted to /dev/shm].")]
 MinClusterOpt = Annotated[int, typer.Option("--min-cluster-size", min=2)]
+ProxyOpt = Annotated[str | None, typer.Option(
+    "--proxy", help="A forward proxy for every request of the crawl and of `similar URL` [env LOGOSIM_PROXY].")]
 
 
 class Device(str, Enum):
@@ -114,21 +114,12 @@ class RichReporter(Reporter):
 
     def done(self, stage: Stage, summary: Any) -> None:
         if stage == Stage.crawl:
-            _print_crawl(_crawl_report(summary))
+            _print_crawl(summary.to_dict())
         elif stage == Stage.index:
-            _print_index(_index_report(summary))
+            _print_index(summary.to_dict())
 
 
 # -- crawl / import ---------------------------------------------------------------------------------------
-def _crawl_report(summary: Any) -> dict:
-    found = summary.ok / summary.total if summary.total else 0.0
-    return {"total": summary.total, "skipped": summary.skipped, "ok": summary.ok, "no_logo": summary.no_logo,
-            "failed": summary.failed, "found_pct": round(100 * found, 1), "by_source": summary.by_source,
-            "by_reason": summary.by_reason,
-            "rejected_lines": [{"line": r.line, "text": r.text, "reason": r.reason} for r in summary.rejected_lines],
-            "rejected_total": summary.rejected_total}
-
-
 def _print_crawl(report: dict) -> None:
     err.print(f"[bold]{report['ok']}/{report['total']}[/] domains have a logo ({report['found_pct']}%), "
               f"{report['no_logo']} without, {report['failed']} unreachable; {report['skipped']} were already done.")
@@ -159,27 +150,25 @@ def crawl(file: Annotated[Path | None, typer.Argument(
               help="Domains: .parquet (column domain), .csv or .txt (with --frontier: queued there; optional)")] = None,
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
-          frontier: FrontierOpt = None, allow_private_addresses: AllowPrivateOpt = None,
+          frontier: FrontierOpt = None, allow_private_addresses: AllowPrivateOpt = None, proxy: ProxyOpt = None,
           explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
                                                       help="Print one site's scored logo candidates; write nothing")] = None,
           ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     config = _config(data_dir, user_agent=user_agent, frontier=frontier,
-                     allow_private_addresses=allow_private_addresses)
+                     allow_private_addresses=allow_private_addresses, proxy=proxy)
     if explain is not None:
         return _explain(config, explain, as_json)
-    report = _crawl_report(_guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())))
+    report = _guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())).to_dict()
     _emit_json(report) if as_json else _print_crawl(report)
 
 
 def _explain(config: Config, domain: str, as_json: bool) -> None:
-    from crawler.explain import explanation_lines
-
     explanation = _guard(lambda: stages.explain(config, domain))
     if as_json:
         _emit_json(explanation.to_dict())
     else:
-        sys.stdout.write("\n".join(explanation_lines(explanation)) + "\n")
+        sys.stdout.write("\n".join(explanation.lines()) + "\n")
 
 
 @app.command("import")
@@ -187,10 +176,8 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
             data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
     """Turn a folder of existing logo files into a data folder, exactly as a crawl would."""
     summary = _guard(lambda: stages.import_logos(_config(data_dir), folder, force=force, reporter=RichReporter()))
-    report = {"total": summary.total, "ok": summary.ok, "failed": summary.failed, "reasons": summary.reasons,
-              "warnings": summary.warnings}
     if as_json:
-        _emit_json(report)
+        _emit_json(summary.to_dict())
         return
     flagged = sum(summary.warnings.values())
     note = f" ({flagged} kept with a warning: tiny or one colour, left out of grouping)" if flagged else ""
@@ -200,12 +187,6 @@ def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files na
 
 
 # -- index ------------------------------------------------------------------------------------------------
-def _index_report(summary: Any) -> dict:
-    return {"indexed": summary.indexed, "unchanged": summary.unchanged, "refreshed": summary.refreshed,
-            "failed": summary.failed, "pruned": summary.pruned, "reasons": summary.reasons, "failures": summary.failures,
-            "seconds": round(summary.seconds, 2), "model": summary.model, "device": summary.device}
-
-
 def _print_index(report: dict) -> None:
     err.print(f"[bold]{report['indexed']}[/] logos indexed, {report['unchanged']} unchanged, "
               f"{report['failed']} failed, {report['pruned']} pruned in {report['seconds']} s "
@@ -224,19 +205,17 @@ def index(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdra
     """Embed every logo with ResNet50 and upsert it into Qdrant, keyed by domain."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url, index_workers=workers)
     options = IndexOptions(weights=weights, device=device.value, batch_size=batch_size, force=force, prune=prune)
-    report = _index_report(_guard(lambda: stages.index(config, options, reporter=RichReporter())))
+    report = _guard(lambda: stages.index(config, options, reporter=RichReporter())).to_dict()
     _emit_json(report) if as_json else _print_index(report)
 
 
 # -- cluster ----------------------------------------------------------------------------------------------
 def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
-    tiers = Counter(result.tier.values())
+    joined = ", ".join(f"{label} {count}" for label, count in result.joined_by(short=True))
+    left_label, left = result.left_out()
     err.print(f"[bold]{len(result.groups)}[/] groups over {sum(len(g) for g in result.groups.values())} domains, "
-              f"{len(result.outliers)} outliers (joined by file {tiers.get('sha256', 0)}, pixels "
-              f"{tiers.get('pixels', 0)}, near {tiers.get('near', 0) + tiers.get('phash', 0)}, shape "
-              f"{tiers.get('shape', 0)}, embeddings {tiers.get('hdbscan', 0)}"
-              + (f"; {tiers['placeholder']} tiny or one-colour logos left out" if tiers.get("placeholder") else "")
-              + f") in {result.seconds:.1f} s.")
+              f"{len(result.outliers)} outliers (joined by {escape(joined)}"
+              + (f"; {left} {escape(left_label)}" if left else "") + f") in {result.seconds:.1f} s.")
     table = Table(title="largest groups", title_justify="left")
     table.add_column("group", justify="right")
     table.add_column("size", justify="right")
@@ -245,46 +224,27 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
         shown = ", ".join(domains[:6]) + (f", … (+{len(domains) - 6})" if len(domains) > 6 else "")
         table.add_row(str(label), str(len(domains)), escape(shown))
     err.print(table)
-    calibration = result.params.get("calibration") or {}
-    if calibration.get("abstained"):
-        err.print(f"embedding tier abstained for {escape(str(calibration.get('model') or 'these vectors'))}: "
-                  f"{escape(str(calibration['abstained']))}")
-    elif calibration.get("threshold") is not None:
-        err.print(f"embedding tier: distance <= {calibration['threshold']:.4f} for "
-                  f"{escape(str(calibration.get('model')))} (false-merge rate {calibration['false_merge_rate']:.1e}, "
-                  f"keeps {calibration['recall']:.0%} of {calibration['positives']} proven pairs)")
+    if result.calibration_line():
+        err.print(escape(result.calibration_line()), highlight=False)
     err.print(f"report: [bold]{escape(str(report_path))}[/]")
 
 
 @app.command()
 def cluster(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
             min_cluster_size: MinClusterOpt = 2,
-            tune: Annotated[bool, typer.Option("--tune", help="No effect: the embedding tier calibrates itself.")] = False,
             incremental: Annotated[bool, typer.Option(
                 "--incremental", help="Place logos indexed since the last full run into its groups.")] = False,
             as_json: JsonOpt = False) -> None:
     """Group logos (identical file or pixels, near-identical picture, same shape, then calibrated embeddings);
     write clusters.json, clusters_evidence.json and report.html."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
-    options = ClusterOptions(min_cluster_size=min_cluster_size, tune=tune, incremental=incremental)
+    options = ClusterOptions(min_cluster_size=min_cluster_size, incremental=incremental)
     result, report_path = _guard(lambda: stages.cluster(config, options, reporter=RichReporter()))
-    _emit_json(_cluster_json(result)) if as_json else _print_groups(result, report_path)
-
-
-def _cluster_json(result: Any) -> dict[str, Any]:
-    from search.cluster import evidence_json
-
-    return {"clusters": clusters_json(result), **evidence_json(result)}
+    _emit_json(result.to_dict()) if as_json else _print_groups(result, report_path)
 
 
 # -- similar / export -------------------------------------------------------------------------------------
 WARNINGS = {"placeholder_blank": "a single colour", "placeholder_tiny": "tiny"}
-
-
-def _similar_json(result: Any) -> dict:
-    return {"query": result.query, "warning": result.warning,
-            "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster,
-                         "evidence": n.evidence, "group_evidence": n.group_evidence} for n in result.results]}
 
 
 def _evidence_text(evidence: dict | None) -> str:
@@ -315,13 +275,13 @@ def similar(query: Annotated[str, typer.Argument(help="A domain, a local image f
             min_score: Annotated[float | None, typer.Option("--min-score")] = None,
             device: DeviceOpt = Device.auto,
             weights: Annotated[str | None, typer.Option("--weights", help="Override the model (image queries).")] = None,
-            as_json: JsonOpt = False, allow_private_addresses: AllowPrivateOpt = None) -> None:
+            as_json: JsonOpt = False, allow_private_addresses: AllowPrivateOpt = None, proxy: ProxyOpt = None) -> None:
     """Which logos look like this one? Best first; the query domain itself is excluded."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url,
-                     allow_private_addresses=allow_private_addresses)
+                     allow_private_addresses=allow_private_addresses, proxy=proxy)
     result = _guard(lambda: stages.similar(config, query, top=top, min_score=min_score, device=device.value,
                                            weights_value=weights))
-    _emit_json(_similar_json(result)) if as_json else _print_similar(result)
+    _emit_json(result.to_dict()) if as_json else _print_similar(result)
 
 
 @app.command()
@@ -343,9 +303,9 @@ def status(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdr
     """What the data folder holds: domains, logos found, vectors indexed, when clustered (with --frontier:
     the whole shared crawl instead)."""
     if frontier:
-        _print_frontier(_guard(lambda: stages.frontier_status(_config(frontier=frontier))), as_json)
+        _print_frontier(_guard(lambda: stages.frontier_status(_config(frontier=frontier))).to_dict(), as_json)
         return
-    info = _guard(lambda: stages.status(_config(data_dir, collection=collection, qdrant_url=qdrant_url)))
+    info = _guard(lambda: stages.status(_config(data_dir, collection=collection, qdrant_url=qdrant_url))).to_dict()
     if as_json:
         _emit_json(info)
         return
@@ -374,10 +334,8 @@ def merge(folders: Annotated[list[Path], typer.Argument(help="The workers' data 
           data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """Merge the data folders of one frontier's workers into --data-dir: one record per domain, ready to index."""
     summary = _guard(lambda: stages.merge(_config(data_dir), folders))
-    report = {"frontier": summary.frontier, "folders": summary.folders, "domains": summary.domains,
-              "ok": summary.ok, "duplicates": summary.duplicates, "by_folder": summary.by_folder}
     if as_json:
-        _emit_json(report)
+        _emit_json(summary.to_dict())
         return
     err.print(f"[bold]{summary.domains}[/] domains from {summary.folders} folders ({summary.ok} with a logo, "
               f"{summary.duplicates} recorded twice, one kept) into {escape(str(_config(data_dir).data_dir))}.")
@@ -388,15 +346,14 @@ def run(file: Annotated[Path | None, typer.Argument(help="Domains file (not need
         data_dir: DataDirOpt = None, start: Annotated[Stage, typer.Option("--from", help="Restart from this stage.")] = Stage.crawl,
         force: ForceOpt = False, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
         device: DeviceOpt = Device.auto, batch_size: BatchOpt = None, weights: WeightsOpt = "imagenet",
-        min_cluster_size: MinClusterOpt = 2,
-        tune: Annotated[bool, typer.Option("--tune")] = False, as_json: JsonOpt = False) -> None:
+        min_cluster_size: MinClusterOpt = 2, proxy: ProxyOpt = None, as_json: JsonOpt = False) -> None:
     """Run crawl -> index -> cluster into one data folder; a rerun resumes where the last one stopped."""
-    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
+    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url, proxy=proxy)
     result, report_path = _guard(lambda: stages.run(
         config, file, start=start, force=force,
         index_options=IndexOptions(weights=weights, device=device.value, batch_size=batch_size),
-        cluster_options=ClusterOptions(min_cluster_size=min_cluster_size, tune=tune), reporter=RichReporter()))
-    _emit_json({"clusters": clusters_json(result), "report": str(report_path)}) if as_json \
+        cluster_options=ClusterOptions(min_cluster_size=min_cluster_size), reporter=RichReporter()))
+    _emit_json({"clusters": result.clusters(), "report": str(report_path)}) if as_json \
         else _print_groups(result, report_path)
 
 
@@ -409,8 +366,7 @@ def demo(data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where 
     summary = _guard(lambda: run_demo(_config(data_dir), weights=weights, device=device.value,
                                       reporter=RichReporter()))
     if as_json:
-        _emit_json({"clusters": clusters_json(summary.result), "report": summary.report, "weights": summary.weights,
-                    "sample_similar": _similar_json(summary.sample) if summary.sample else None})
+        _emit_json(summary.to_dict())
         return
     _print_groups(summary.result, Path(summary.report))
     if summary.sample:

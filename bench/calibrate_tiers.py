@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.features import features  # noqa: E402
 from indexer.preprocess import background_for, load_logo  # noqa: E402
-from search import evidence  # noqa: E402
+from search import evidence, tiers  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-logos"
 
@@ -127,7 +127,7 @@ def _bits(distance: float | None) -> float:
 COLOUR_LIMITS = (5, 10, 15, 20, 25, 30, 40, 60)
 
 
-def _on_white_pairs(base: list, other: np.ndarray, limit: int = evidence.NEAR_DISTANCE) -> tuple:
+def _on_white_pairs(base: list, other: np.ndarray, limit: int = int(tiers.NEAR_BITS.value)) -> tuple:
     """Cross-family pairs (i's on_white, j's own picture) within ``limit`` bits, aspect alike: rows, cols, bits,
     Delta E."""
     owners = [i for i, f in enumerate(base) if f.on_white]
@@ -138,7 +138,7 @@ def _on_white_pairs(base: list, other: np.ndarray, limit: int = evidence.NEAR_DI
     hashes = evidence.parse_pair_hashes([f.nhash for f in base])
     aspect = np.array([f.aspect for f in base])
     bits = evidence.pair_distance(white[:, None], hashes[None, :])
-    close = (bits <= limit) & evidence.aspect_close(white_aspect[:, None], aspect[None, :]) \
+    close = (bits <= limit) & evidence.aspect_close(white_aspect[:, None], aspect[None, :], tiers.ASPECT.value) \
         & other[owners] & (hashes[None, :, 0] != 0)
     r, c = np.nonzero(close)
     layout = evidence.parse_colours([base[i].on_white["colour"] for i in owners])
@@ -154,23 +154,23 @@ def colour_report(domains: list[str], base: list, variants: dict, other: np.ndar
     aspect = np.array([f.aspect for f in base])
     layout = evidence.parse_colours([f.colour for f in base])
     base_payloads = [f.payload() for f in base]
-    near = {kind: [[evidence.near_pair(b, v.payload(), colour_limit=limit) is not None
+    near = {kind: [[evidence.near_pair(b, v.payload(), limit=int(tiers.NEAR_BITS.value), aspect_limit=tiers.ASPECT.value, colour_limit=limit) is not None
                     for b, v in zip(base_payloads, variants[kind], strict=True)] for limit in COLOUR_LIMITS]
             for kind in VARIANTS}
     negatives = evidence.pair_distance(hashes[:, None], hashes[None, :])
-    close = np.triu(other, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
-        & evidence.aspect_close(aspect[:, None], aspect[None, :])
+    close = np.triu(other, 1) & (hashes[:, None, 0] != 0) & (negatives <= int(tiers.NEAR_BITS.value)) \
+        & evidence.aspect_close(aspect[:, None], aspect[None, :], tiers.ASPECT.value)
     rows, cols = np.nonzero(close)
     white_rows, white_cols, white_bits, white_colour = _on_white_pairs(base, other)
     pair_bits = np.concatenate([negatives[rows, cols], white_bits])
     pair_colour = np.concatenate([evidence.colour_distance(layout[rows], layout[cols]), white_colour])
     rows, cols = np.concatenate([rows, white_rows]), np.concatenate([cols, white_cols])
-    own = np.triu(kin, 1) & (hashes[:, None, 0] != 0) & (negatives <= evidence.NEAR_DISTANCE) \
-        & evidence.aspect_close(aspect[:, None], aspect[None, :])
+    own = np.triu(kin, 1) & (hashes[:, None, 0] != 0) & (negatives <= int(tiers.NEAR_BITS.value)) \
+        & evidence.aspect_close(aspect[:, None], aspect[None, :], tiers.ASPECT.value)
     own_rows, own_cols = np.nonzero(own)
     own_colour = evidence.colour_distance(layout[own_rows], layout[own_cols])
     print(f"\n== near tier's colour check (mean Delta E over the cells); {len(rows)} cross-family pairs within "
-          f"{evidence.NEAR_DISTANCE} bits; near-tier share of each variant kind kept")
+          f"{int(tiers.NEAR_BITS.value)} bits; near-tier share of each variant kind kept")
     for at, limit in enumerate(COLOUR_LIMITS):
         line = [f"dE<={limit:2d}"]
         for kind, kept in near.items():
@@ -224,7 +224,7 @@ def main() -> None:
         print(f"\n== {tier} ({field}); negatives: {int(upper.sum())} cross-family pairs")
         if tier == "near":  # the tier's own rule (on_white included), colours not asked
             payloads = [f.payload() for f in base]
-            best = {kind: np.array([_bits(evidence.near_pair(b, v.payload(), limit=32, colour_limit=None))
+            best = {kind: np.array([_bits(evidence.near_pair(b, v.payload(), limit=32, aspect_limit=tiers.ASPECT.value, colour_limit=None))
                                     for b, v in zip(payloads, variants[kind], strict=True)]) for kind in kinds}
             _, _, white_bits, _ = _on_white_pairs(base, other, limit=32)
         for limit in (4, 8, 12, 16, 20, 24, 28, 32):
@@ -237,14 +237,14 @@ def main() -> None:
                 vh = evidence.parse_pair_hashes([getattr(f, field) for f in v])
                 va = np.array([f.aspect for f in v])
                 ok = (evidence.pair_distance(hashes, vh) <= limit) & \
-                     (np.abs(np.log(aspect / va)) <= evidence.ASPECT_LOG_RATIO)
+                     (np.abs(np.log(aspect / va)) <= tiers.ASPECT.value)
                 line.append(f"{kind} {ok.mean():.3f}")
-            close = upper & (negatives <= limit) & (ratio <= evidence.ASPECT_LOG_RATIO)
+            close = upper & (negatives <= limit) & (ratio <= tiers.ASPECT.value)
             if tier == "near":
                 line.append(f"| on_white false pairs {int((white_bits <= limit).sum())}")
             line.append(f"| false pairs {int(close.sum())} ({close.sum() / max(upper.sum(), 1):.2e})")
             print("  ".join(line), flush=True)
-        shown = upper & (ratio <= evidence.ASPECT_LOG_RATIO) & (negatives <= args.show)
+        shown = upper & (ratio <= tiers.ASPECT.value) & (negatives <= args.show)
         order = np.argsort(np.where(shown, -negatives, 999), axis=None)[:int(shown.sum())][:40]
         for flat in order:
             i, j = np.unravel_index(flat, negatives.shape)

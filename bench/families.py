@@ -47,7 +47,7 @@ def main() -> None:
     precision, recall, found, wanted = pair_scores(truth, result.groups)
     print(f"{len(truth)} domains: pairwise precision {precision:.3f}, recall {recall:.3f} "
           f"({found} pairs put together, {wanted} belong together) in {time.perf_counter() - started:.0f} s")
-    print("embedding tier:", result.params.get("calibration"))
+    print("embedding tier:", result.params.calibration)
     for domain in sorted(truth):
         if result.labels.get(domain, -1) < 0 and not domain.startswith("solo"):
             print("  left out:", domain)

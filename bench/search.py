@@ -123,7 +123,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_cluster(size: int, tune: bool, exact_knn: bool = False, labels_out: str = "") -> dict:
+def bench_cluster(size: int, exact_knn: bool = False, labels_out: str = "") -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from search import grouping
@@ -139,7 +139,7 @@ def bench_cluster(size: int, tune: bool, exact_knn: bool = False, labels_out: st
     features = [{"pixels": sha, "nhash": ph + ph, "shash": "", "aspect": 1.0, "colour": "b3db45" * 16, "on_white": None}
                 for sha, ph in zip(sha256s, phashes, strict=True)]
     before = _peak_mb()
-    result = cluster_vectors(domains, vectors, sha256s, phashes, tune=tune, features=features,
+    result = cluster_vectors(domains, vectors, sha256s, phashes, features=features,
                              model="synthetic/latent128")
     predicted = np.array([result.labels[d] for d in domains])
     # noise / outliers as singletons, so "all noise" does not score as one big agreeing cluster
@@ -149,8 +149,8 @@ def bench_cluster(size: int, tune: bool, exact_knn: bool = False, labels_out: st
         np.save(labels_out, np.where(predicted >= 0, predicted, singletons))
     return {"seconds": result.seconds, "ari": ari, "groups": len(result.groups), "true_groups": int(truth.max()) + 1,
             "outliers": len(result.outliers), "peak_mb": _peak_mb(), "data_mb": before,
-            "params": {k: v for k, v in result.params.items() if not isinstance(v, float)},
-            "stages": result.params.get("stages")}
+            "params": {"calibration": result.params.calibration, "embedding": result.params.embedding},
+            "stages": result.params.stages}
 
 
 def bench_similar(size: int) -> dict:
@@ -181,14 +181,13 @@ def bench_similar(size: int) -> dict:
             "p99_ms": 1000 * float(np.percentile(latencies, 99)), "peak_mb": _peak_mb()}
 
 
-def _child(what: str, size: int, tune: bool, exact: bool = False, labels_out: str = "") -> dict:
-    command = [sys.executable, __file__, "--child", what, str(size), str(int(tune)), str(int(exact)),
-               labels_out or "-"]
+def _child(what: str, size: int, exact: bool = False, labels_out: str = "") -> dict:
+    command = [sys.executable, __file__, "--child", what, str(size), str(int(exact)), labels_out or "-"]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
-def _report_cluster(size: int, tune: bool, compare_exact: bool) -> None:
+def _report_cluster(size: int, compare_exact: bool) -> None:
     from sklearn.metrics import adjusted_rand_score
 
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
@@ -196,9 +195,9 @@ def _report_cluster(size: int, tune: bool, compare_exact: bool) -> None:
         labels = []
         for name, exact in runs:
             path = str(Path(tmp) / f"labels{int(exact)}.npy")
-            r = _child("cluster", size, tune, exact, path)
+            r = _child("cluster", size, exact, path)
             labels.append(np.load(path))
-            print(f"cluster{' --tune' if tune else ''}{name} {size:>7}: {r['seconds']:.1f} s, ARI {r['ari']:.3f}, "
+            print(f"cluster{name} {size:>7}: {r['seconds']:.1f} s, ARI {r['ari']:.3f}, "
                   f"{r['groups']} groups (true {r['true_groups']}), {r['outliers']} outliers, "
                   f"peak {r['peak_mb']:.0f} MB (data alone {r['data_mb']:.0f} MB) stages {r['stages']} "
                   f"{r['params']}", flush=True)
@@ -211,23 +210,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3400, 100_000])
     parser.add_argument("--what", nargs="+", default=["cluster", "similar"], choices=["cluster", "similar"])
-    parser.add_argument("--tune", action="store_true", help="also time cluster --tune")
     parser.add_argument("--compare-exact", action="store_true",
                         help="also cluster with the exact k-NN graph and print the two labellings' agreement (ARI)")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        what, size, tune, exact, labels_out = args.child
-        result = bench_cluster(int(size), tune == "1", exact == "1", "" if labels_out == "-" else labels_out) \
+        what, size, exact, labels_out = args.child
+        result = bench_cluster(int(size), exact == "1", "" if labels_out == "-" else labels_out) \
             if what == "cluster" else bench_similar(int(size))
         print(json.dumps(result, default=str))
         return
     for size in args.sizes:
         if "cluster" in args.what:
-            for tune in (False, True) if args.tune else (False,):
-                _report_cluster(size, tune, args.compare_exact)
+            _report_cluster(size, args.compare_exact)
         if "similar" in args.what:
-            r = _child("similar", size, False)
+            r = _child("similar", size)
             print(f"similar {size:>7}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms; upsert {r['upsert_s']:.0f} s, "
                   f"reopen {r['reopen_s']:.1f} s, peak {r['peak_mb']:.0f} MB", flush=True)
 

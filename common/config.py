@@ -14,6 +14,9 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_INDEX_WORKERS  index_workers     processes decoding logos beside the model
     LOGOSIM_ALLOW_PRIVATE_ADDRESSES  allow_private_addresses  1: intranet crawls may reach private addresses
     LOGOSIM_FRONTIER       frontier          redis://HOST:PORT/DB: crawl as one worker of a shared frontier
+    LOGOSIM_PROXY          proxy             a forward proxy for every request of the crawl and of `similar URL`
+
+It is read when a command starts (``from_env``), never when a module is imported.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ENV = {
     "index_workers": "LOGOSIM_INDEX_WORKERS",
     "allow_private_addresses": "LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
     "frontier": "LOGOSIM_FRONTIER",
+    "proxy": "LOGOSIM_PROXY",
 }
 
 
@@ -55,7 +59,7 @@ class Config:
     index_workers: int | None = None
     allow_private_addresses: bool = False  # off by default: no request to loopback/private/link-local...
     frontier: str | None = None  # a shared Redis frontier (crawler/frontier.py); one local list when unset
-    proxy: str | None = None  # a forward proxy for the crawl (the demo's web); http_proxy also works
+    proxy: str | None = None  # a forward proxy for the crawl and `similar URL` (the demo's web, a corporate proxy)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

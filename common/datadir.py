@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,9 +14,7 @@ from filelock import FileLock, Timeout
 from common.errors import DataDirLocked
 
 DEFAULT = "data"
-# Folders whose lock this process holds (see DataDir.locked).
-_HELD: set[str] = set()
-_HELD_GUARD = threading.Lock()
+FRONTIER_STATE = "frontier"  # state.json's entry of a frontier worker's folder: id, url (no password), worker
 
 
 @dataclass(frozen=True)
@@ -86,31 +83,20 @@ class DataDir:
 
     @contextmanager
     def locked(self, what: str = "logosim") -> Iterator[DataDir]:
-        """Hold the folder's lock for the whole block; a second process fails at once with one line.
-
-        Re-entrant within this process (the pipeline holds it across its stages, and each stage takes it
-        again): a second flock on a new descriptor would refuse its own process."""
+        """Hold the folder's lock for the whole block; another holder (a second process, or a second block of
+        this one) fails at once with one line. Taken by the entry points only: logosim's stages
+        (pipeline.stages) and `scrapy crawl` (crawler/commands/crawl.py); everything below them runs inside."""
         self.root.mkdir(parents=True, exist_ok=True)
-        key = str(self.root.resolve())
-        with _HELD_GUARD:
-            nested = key in _HELD
-        if nested:  # the outer block releases it
-            yield self
-            return
-        lock = FileLock(str(self.root / ".lock"), timeout=0)
+        lock = FileLock(str(self.root / ".lock"), timeout=0, is_singleton=False, thread_local=False)
         try:
             lock.acquire()
         except Timeout:
             raise DataDirLocked(
                 f"data folder {self.root} is in use by another logosim process; wait for it or use another --data-dir"
             ) from None
-        with _HELD_GUARD:
-            _HELD.add(key)
         try:
             yield self
         finally:
-            with _HELD_GUARD:
-                _HELD.discard(key)
             lock.release()
 
 

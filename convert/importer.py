@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common.datadir import DataDir, atomic_write_bytes
 from common.domains import normalise_domain
@@ -39,6 +40,9 @@ class ImportSummary:
     reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, over ``failed``
     warnings: dict[str, int] = field(default_factory=dict)  # warning -> count, over ``ok``
     skipped: int = 0  # domains already in the manifest (resume)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

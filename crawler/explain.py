@@ -30,6 +30,17 @@ class Explanation:
         return {"domain": self.domain, "page_url": self.page_url, "failure": self.failure,
                 "candidates": self.candidates}
 
+    def lines(self) -> list[str]:
+        """The human-readable table: one line per candidate, best first."""
+        head = f"{self.domain}: {self.page_url or 'no page'}"
+        if self.failure:
+            return [head, f"  no candidates: {self.failure}"]
+        lines = [head]
+        for row in self.candidates:
+            lines.append(f"  {row['rank']:>2}. {row['score']:6.1f}  {row['source']:<16} {row['url']}")
+            lines.append(f"      {row['detail']}")
+        return lines
+
 
 def candidate_row(rank: int, cand: Any) -> dict[str, Any]:
     return {"rank": rank, "score": round(cand.score, 2), "source": cand.source, "url": logo_url(cand),
@@ -79,19 +90,7 @@ def explain(domain: str, settings: dict[str, Any] | None = None) -> Explanation:
     project.setmodule("crawler.settings", priority="project")
     project.update(settings or {}, priority="cmdline")
     explanation = Explanation(normalised)
-    process = CrawlerProcess(project, install_root_handler=True)
+    process = CrawlerProcess(project)
     process.crawl(ExplainSpider, domain=normalised, explanation=explanation)
     process.start()
     return explanation
-
-
-def explanation_lines(explanation: Explanation) -> list[str]:
-    """The human-readable table: one line per candidate, best first."""
-    head = f"{explanation.domain}: {explanation.page_url or 'no page'}"
-    if explanation.failure:
-        return [head, f"  no candidates: {explanation.failure}"]
-    lines = [head]
-    for row in explanation.candidates:
-        lines.append(f"  {row['rank']:>2}. {row['score']:6.1f}  {row['source']:<16} {row['url']}")
-        lines.append(f"      {row['detail']}")
-    return lines

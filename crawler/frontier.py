@@ -206,6 +206,7 @@ def redis_settings(url: str) -> dict[str, Any]:
 
 @dataclass
 class FrontierStatus:
+    url: str  # without its password (redact)
     id: str | None
     queued: int
     in_flight: int
@@ -215,8 +216,8 @@ class FrontierStatus:
     rate: float  # domains/s over the workers' recent completions
     committing: int = 0  # of in_flight: records being written (or of a gone worker, until the grace ends)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "queued": self.queued, "in_flight": self.in_flight, "done": self.done,
+    def to_dict(self) -> dict[str, Any]:
+        return {"frontier": self.url, "id": self.id, "queued": self.queued, "in_flight": self.in_flight, "done": self.done,
                 "failed": self.counts.get("failed", 0), "ok": self.counts.get("ok", 0),
                 "no_logo": self.counts.get("no_logo", 0), "duplicate": self.counts.get("duplicate", 0),
                 "committing": self.committing, "rate": round(self.rate, 2), "workers": self.workers}
@@ -366,7 +367,7 @@ class Frontier:
             workers[name] = {"done": done, "failed": int(stats.get("failed", 0)), "in_flight": owners.get(name, 0),
                              "rate": round(worker_rate, 2), "last_seen_s": round(now - float(beat), 1),
                              "alive": alive}
-        return FrontierStatus(self.id(), queued, in_flight, int(self.server.hlen(self.keys["done"])), counts,
+        return FrontierStatus(redact(self.url), self.id(), queued, in_flight, int(self.server.hlen(self.keys["done"])), counts,
                               workers, rate, committing)
 
 

@@ -32,7 +32,7 @@ from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.task import LoopingCall, deferLater
 
-from common.datadir import read_state, update_state
+from common.datadir import FRONTIER_STATE, read_state, update_state
 from common.domains import read_domains
 from common.errors import InputError, LogosimError
 from common.manifest import read_manifest
@@ -41,7 +41,6 @@ from crawler.items import LogoItem
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 
 logger = logging.getLogger(__name__)
-FRONTIER_STATE = "frontier"  # the state.json entry: id, url (no password), worker
 
 
 class FrontierPipeline:
@@ -64,7 +63,7 @@ class FrontierPipeline:
     def from_crawler(cls, crawler: Crawler) -> FrontierPipeline:
         url = crawler.settings.get("LOGOSIM_FRONTIER")
         if not url:
-            raise NotConfigured("no LOGOSIM_FRONTIER: a single-process crawl")
+            raise NotConfigured  # a single-process crawl: no frontier (no message: Scrapy would warn)
         return cls(crawler, url)
 
     def open_spider(self) -> None:
@@ -125,7 +124,11 @@ class FrontierPipeline:
         """What this folder's worker held when it stopped: committing and recorded -> done, the rest back to
         the queue; then every recorded domain is done (never queued again)."""
         assert self.frontier is not None
-        statuses = {domain: record.status for domain, record in read_manifest(self.data_dir.manifest).records.items()}
+        spider = self.crawler.spider
+        assert spider is not None
+        if spider.manifest is None:  # type: ignore[attr-defined]  # `scrapy crawl`: nobody read it yet
+            spider.manifest = read_manifest(self.data_dir.manifest)  # type: ignore[attr-defined]
+        statuses = {domain: record.status for domain, record in spider.manifest.records.items()}  # type: ignore[attr-defined]
         finished, released = self.frontier.reconcile(self.worker, statuses)
         if finished or released:
             logger.info("worker %s: %d domains it was writing are done, %d it held are back on the queue",
@@ -235,7 +238,7 @@ class FrontierCommitPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FrontierCommitPipeline:
         if not crawler.settings.get("LOGOSIM_FRONTIER"):
-            raise NotConfigured("no LOGOSIM_FRONTIER: a single-process crawl")
+            raise NotConfigured  # a single-process crawl: no frontier (no message: Scrapy would warn)
         return cls(crawler)
 
     def process_item(self, item: LogoItem) -> LogoItem:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from common.datadir import DataDir, atomic_write_bytes
-from common.errors import DataDirLocked
 from common.manifest import (
     OK,
     ManifestRecord,
@@ -25,14 +22,13 @@ from common.manifest import (
 from crawler.items import LogoItem
 
 logger = logging.getLogger(__name__)
-LOCKED_REASON = "data_dir_locked"
-# Why a crawl refused to start (finish_reason data_dir_locked or input_error), in one line: crawler.runner
-# raises it as the matching error type.
+# Why a crawl refused to start or stopped (finish_reason input_error, frontier_unreachable, frontier_lost), in one
+# line: crawler.runner raises it as the matching error type.
 REFUSAL_STAT = "logosim/refusal"
 
 
 def crawl_data_dir(crawler: Crawler) -> DataDir:
-    """The setting LOGOSIM_DATA_DIR (crawler/settings.py takes it from the environment for `scrapy crawl`)."""
+    """The setting LOGOSIM_DATA_DIR (from the configuration: crawler.settings.from_config)."""
     return DataDir.at(crawler.settings["LOGOSIM_DATA_DIR"])
 
 
@@ -56,30 +52,25 @@ class LogoFilePipeline:
 
 
 class ManifestPipeline:
-    """Owns the crawl's hold on the data folder: takes its lock when the spider opens (a second crawler is
-    refused with one line and closes with reason ``data_dir_locked``), appends one durable manifest line per
-    item, and at the end compacts the manifest when it holds superseded or torn lines."""
+    """Appends one durable manifest line per item and, at the end, compacts the manifest when it holds superseded
+    or torn lines. It runs inside the data folder's lock, which the crawl's entry point holds (logosim's stage,
+    or `scrapy crawl`'s command: crawler/commands/crawl.py)."""
 
-    def __init__(self, data_dir: DataDir, stats: StatsCollector) -> None:
+    def __init__(self, data_dir: DataDir, stats: StatsCollector, crawler: Crawler | None = None) -> None:
         self.data_dir = data_dir
         self.stats = stats
+        self.crawler = crawler
         self.writer: ManifestWriter | None = None
-        self._hold = ExitStack()
+        self.written: dict[str, ManifestRecord] = {}  # this crawl's records, by domain
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ManifestPipeline:
         assert crawler.stats is not None
-        pipeline = cls(crawl_data_dir(crawler), crawler.stats)
+        pipeline = cls(crawl_data_dir(crawler), crawler.stats, crawler)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
     def open_spider(self) -> None:
-        try:
-            self._hold.enter_context(self.data_dir.locked("crawl"))
-        except DataDirLocked as exc:
-            self.stats.set_value(REFUSAL_STAT, str(exc))
-            logger.error("%s", exc)
-            raise CloseSpider(LOCKED_REASON) from None
         self.data_dir.ensure()
         self.writer = ManifestWriter(self.data_dir.manifest)
 
@@ -87,6 +78,7 @@ class ManifestPipeline:
         assert self.writer is not None, "the manifest is written only while the data folder is locked"
         item.record.fetched_at = now_iso()
         await maybe_deferred_to_future(deferToThread(self.writer.write, item.record))
+        self.written[item.record.domain] = item.record
         self.count(item.record)
         return item
 
@@ -103,11 +95,15 @@ class ManifestPipeline:
         self.writer.close()
         self.writer = None
         self._compact()
-        self._hold.close()
 
     def _compact(self) -> None:
-        read = read_manifest(self.data_dir.manifest)
-        if read.superseded or read.bad_lines:
-            rewrite_manifest(self.data_dir.manifest, read.records.values())
+        """Rewrite the manifest when it holds superseded or unreadable lines: from the read the crawl planned from
+        (the spider's ``manifest``) and this crawl's records, without reading the file again."""
+        before = getattr(self.crawler.spider, "manifest", None) if self.crawler else None
+        if before is None:  # a crawl that planned nothing (refused early): read it now
+            before = read_manifest(self.data_dir.manifest)
+        superseded = before.superseded + sum(1 for domain in self.written if domain in before.records)
+        if superseded or before.bad_lines:
+            rewrite_manifest(self.data_dir.manifest, {**before.records, **self.written}.values())
             logger.info("manifest compacted: %d superseded and %d unreadable lines dropped",
-                        read.superseded, len(read.bad_lines))
+                        superseded, len(before.bad_lines))

@@ -21,7 +21,7 @@ class ConfiguredProxyMiddleware:
     def from_crawler(cls, crawler: Crawler) -> ConfiguredProxyMiddleware:
         proxy = crawler.settings.get("LOGOSIM_PROXY")
         if not proxy:
-            raise NotConfigured("LOGOSIM_PROXY is not set")
+            raise NotConfigured  # no proxy configured (no message: Scrapy would warn on every crawl)
         return cls(proxy)
 
     def process_request(self, request: Request, spider: object = None) -> None:

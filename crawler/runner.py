@@ -9,12 +9,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.config import Config
 from common.datadir import DataDir
 from common.domains import Rejected, read_domains
-from common.errors import DataDirLocked, InputError, LogosimError
+from common.errors import InputError, LogosimError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
 from crawler.frontier import LOST_REASON, UNREACHABLE_REASON
-from crawler.pipelines import LOCKED_REASON, REFUSAL_STAT
+from crawler.pipelines import REFUSAL_STAT
+
+
+def config_settings(config: Config) -> dict[str, Any]:
+    """The configuration's part that the crawl reads, as Scrapy settings (over crawler/settings.py's defaults;
+    the log level is the caller's: `scrapy crawl` keeps Scrapy's own)."""
+    settings: dict[str, Any] = {"LOGOSIM_DATA_DIR": str(config.data_dir)}
+    if config.user_agent:
+        settings["USER_AGENT"] = config.user_agent
+    if config.proxy:
+        settings["LOGOSIM_PROXY"] = config.proxy
+    if config.allow_private_addresses:
+        settings["LOGOSIM_ALLOW_PRIVATE_ADDRESSES"] = True
+    if config.frontier:
+        settings["LOGOSIM_FRONTIER"] = config.frontier
+    return settings
 
 
 @dataclass
@@ -29,12 +45,21 @@ class CrawlSummary:
     rejected_lines: list[Rejected] = field(default_factory=list)  # the first common.domains.MAX_REJECTS
     rejected_total: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        found = self.ok / self.total if self.total else 0.0
+        return {"total": self.total, "skipped": self.skipped, "ok": self.ok, "no_logo": self.no_logo,
+                "failed": self.failed, "found_pct": round(100 * found, 1), "by_source": self.by_source,
+                "by_reason": self.by_reason,
+                "rejected_lines": [{"line": r.line, "text": r.text, "reason": r.reason} for r in self.rejected_lines],
+                "rejected_total": self.rejected_total}
+
 
 def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = False, settings: dict | None = None,
               on_record: Callable[[ManifestRecord], None] | None = None,
               on_start: Callable[[int], None] | None = None) -> CrawlSummary:
     """Crawl every domain of ``domains_file`` not yet in the manifest (all with ``force``); once per process
-    (Scrapy's reactor cannot restart). Raises InputError / DataDirLocked as one-line errors.
+    (Scrapy's reactor cannot restart). The caller holds the data folder's lock. Raises InputError (and
+    LogosimError for a frontier that is unreachable or lost) as one-line errors.
 
     With the setting LOGOSIM_FRONTIER this process is one worker of a shared crawl: ``domains_file`` (optional)
     is queued on the frontier and the worker takes its domains from there (crawler.frontier_worker)."""
@@ -47,7 +72,8 @@ def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = Fal
         raise InputError("no domain list: pass a file (.parquet, .csv or .txt), or a --frontier to work on")
     # Read early: an unusable file fails with one line before anything starts.
     listing = read_domains(domains_file) if domains_file is not None else None
-    done = set() if force else set(read_manifest(data_dir.manifest).records)
+    manifest = read_manifest(data_dir.manifest)  # the one read of this crawl: plan, summary, compaction
+    done = set() if force else set(manifest.records)
     # Planned once and handed to the spider; on a frontier the frontier plans.
     todo = [domain for domain in listing.domains if domain not in done] if listing and not shared else []
     # The caller raises a refusal's line (REFUSAL_STAT) for the CLI to print: the crawl's log must not repeat it.
@@ -55,20 +81,24 @@ def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = Fal
     project = get_project_settings()
     project.setmodule("crawler.settings", priority="project")
     project.update({"LOGOSIM_DATA_DIR": str(data_dir.root), **(settings or {})}, priority="cmdline")
-    process = CrawlerProcess(project, install_root_handler=True)
+    process = CrawlerProcess(project)
     crawler = process.create_crawler("logos")
-    if on_record:
-        def item_scraped(item: Any) -> None:
+    records = dict(manifest.records)
+
+    def item_scraped(item: Any) -> None:
+        records[item.record.domain] = item.record
+        if on_record:
             on_record(item.record)
-        crawler.signals.connect(item_scraped, signal=signals.item_scraped, weak=False)
+
+    crawler.signals.connect(item_scraped, signal=signals.item_scraped, weak=False)
     process.crawl(crawler, domains=str(domains_file) if domains_file else None, force=force, on_start=on_start,
-                  todo=todo)
+                  todo=todo, manifest=manifest)
     process.start()
     _raise_refusal(crawler)
     if shared:  # this worker's share of the crawl: what its folder holds
-        return summarise(list(read_manifest(data_dir.manifest).records), data_dir)
+        return summarise(list(records), records)
     assert listing is not None
-    summary = summarise(listing.domains, data_dir)
+    summary = summarise(listing.domains, records)
     summary.skipped, summary.rejected_lines = len(listing.domains) - len(todo), listing.rejected
     summary.rejected_total = listing.rejected_total
     return summary
@@ -80,7 +110,7 @@ def _not_a_refusal(record: logging.LogRecord) -> bool:
 
 # Finish reasons of a crawl that refused or stopped for a reason its user must act on (_raise_refusal maps
 # each to its error; `scrapy crawl logos` exits 1 on them: crawler/commands/crawl.py).
-REFUSAL_REASONS = frozenset({LOCKED_REASON, "input_error", UNREACHABLE_REASON, LOST_REASON})
+REFUSAL_REASONS = frozenset({"input_error", UNREACHABLE_REASON, LOST_REASON})
 
 
 def _raise_refusal(crawler: Any) -> None:
@@ -88,17 +118,14 @@ def _raise_refusal(crawler: Any) -> None:
     stats = crawler.stats
     reason = stats.get_value("finish_reason") if stats else None
     message = stats.get_value(REFUSAL_STAT) if stats else None
-    if reason == LOCKED_REASON:
-        raise DataDirLocked(message or "the data folder is in use by another logosim process")
     if reason == "input_error":
         raise InputError(message or "unusable domain list")
     if reason in (UNREACHABLE_REASON, LOST_REASON):
         raise LogosimError(message or "the frontier is not reachable")
 
 
-def summarise(domains: list[str], data_dir: DataDir) -> CrawlSummary:
-    """Counts over the manifest's records for the input's domains (whether crawled now or earlier)."""
-    records = read_manifest(data_dir.manifest).records
+def summarise(domains: list[str], records: dict[str, ManifestRecord]) -> CrawlSummary:
+    """Counts over the records of the input's domains (whether crawled now or earlier)."""
     mine = [records[domain] for domain in domains if domain in records]
     statuses = Counter(record.status for record in mine)
     by_source = Counter(record.source for record in mine if record.status == OK and record.source)

@@ -22,8 +22,6 @@ Tuning, and why:
 
 from __future__ import annotations
 
-from common.config import Config
-
 BOT_NAME = "logosim"
 SPIDER_MODULES = ["crawler.spiders"]
 COMMANDS_MODULE = "crawler.commands"  # crawl exits 1 when it refused (crawler/commands/crawl.py)
@@ -32,9 +30,8 @@ NEWSPIDER_MODULE = "crawler.spiders"
 _BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
                " logosim/0.1 (+https://github.com/logosim)")
 
-# `scrapy crawl logos` reads the same variables as logosim, through the one configuration object;
-# `logosim crawl` passes its values as settings of higher priority.
-_ENV = Config.from_env()
+# Nothing here reads the environment: `logosim crawl` and `scrapy crawl logos` (crawler/commands/crawl.py) both
+# turn the one configuration object (common.config) into settings (crawler.runner.config_settings).
 
 AJAXCRAWL_ENABLED = False
 # Every callback here returns one request or one item. Scrapy (>= 2.13, asyncio reactor) starts
@@ -70,13 +67,13 @@ ITEM_PIPELINES = {
     "crawler.frontier_worker.FrontierPipeline": 900,  # only with LOGOSIM_FRONTIER: marks the domain done
 }
 LOG_LEVEL = "INFO"
-LOGOSIM_ALLOW_PRIVATE_ADDRESSES = _ENV.allow_private_addresses  # True only for intranet crawls: lets requests reach non-global addresses
+LOGOSIM_ALLOW_PRIVATE_ADDRESSES = False  # True only for intranet crawls: lets requests reach non-global addresses
 LOGOSIM_CONVERT_CPU_S = 8  # CPU seconds per logo in a worker (RLIMIT_CPU): the kernel's backstop to the deadline
 LOGOSIM_CONVERT_DEADLINE = 5.0  # wall-clock seconds per logo; then the worker is killed: convert_timeout (calibration: convertpool)
 LOGOSIM_CONVERT_MEMORY_MB = 2048  # a conversion worker's address space (RLIMIT_AS); calibration in convert/pool.py
 LOGOSIM_CONVERT_PROCESSES = 1  # >0: convert in worker processes (SVG rendering holds the GIL); 0: threads
-LOGOSIM_DATA_DIR = str(_ENV.data_dir)  # where the manifest and logos/ go
-LOGOSIM_FRONTIER = _ENV.frontier  # redis://HOST:PORT/DB: one worker of a shared crawl (crawler/frontier.py)
+LOGOSIM_DATA_DIR = "data"  # where the manifest and logos/ go
+LOGOSIM_FRONTIER = None  # redis://HOST:PORT/DB: one worker of a shared crawl (crawler/frontier.py)
 LOGOSIM_FRONTIER_BATCH = 16  # domains leased per Redis round trip
 LOGOSIM_FRONTIER_GRACE = 600.0  # seconds before a gone worker's committing domains are crawled again (why: crawler/frontier.py GRACE)
 LOGOSIM_FRONTIER_LEASE = 60.0  # seconds a taken domain stays this worker's without a renewal (renewed every 1/3)
@@ -111,5 +108,5 @@ ROBOTSTXT_OBEY = False
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 TELNETCONSOLE_ENABLED = False
 TWISTED_DNS_RESOLVER = "crawler.addressguard.GlobalOnlyResolver"  # refuses non-global answers (DNS rebinding)
-USER_AGENT = _ENV.user_agent or _BROWSER_UA
+USER_AGENT = _BROWSER_UA
 LOGOSIM_WORKER = None  # this worker's name on the frontier; default HOST-PID

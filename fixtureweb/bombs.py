@@ -33,7 +33,7 @@ from fixtureweb.routes import Route
 if TYPE_CHECKING:
     from fixtureweb.images import Mark
     from fixtureweb.routes import Routes
-    from fixtureweb.sites import Site
+    from fixtureweb.site import Site
 
 BOMB_KINDS = ("bomb_markers", "bomb_pattern_use", "bomb_ico_use", "bomb_jpeg_scans", "bomb_ico_png",
               "bomb_pattern_tile", "bomb_punycode_svg", "bomb_punycode_page")

@@ -19,7 +19,7 @@ from fixtureweb.images import mark_bytes
 from fixtureweb.routes import Route
 
 if TYPE_CHECKING:
-    from fixtureweb.sites import Site
+    from fixtureweb.site import Site
 
 PAGE_KINDS = ("css_external", "twelve_mb_page")
 PAGE_WEIGHTS = {"css_external": 3.0, "twelve_mb_page": 0.3}

@@ -30,6 +30,7 @@ from fixtureweb.pagekinds import (
     page_logo_block,
 )
 from fixtureweb.routes import Route, Routes
+from fixtureweb.site import Brand, Site
 from fixtureweb.ssrf import (
     SSRF_EXPECTED,
     SSRF_KINDS,
@@ -77,13 +78,6 @@ HUGE_PAGE_BYTES = 6 * 1024 * 1024
 GIANT_PAGE_DECLARED = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Brand:
-    name: str
-    slug: str
-    mark: Mark
-
-
 @dataclass
 class Truth:
     """What a correct crawl records for one domain; ``accept``: the URLs (or URL prefixes for data:) that are
@@ -107,25 +101,11 @@ class Truth:
         return any(logo_url == url or (url.startswith("data:") and logo_url.startswith(url)) for url in self.accept)
 
 
-@dataclass
-class Site:
-    domain: str
-    kind: str
-    brand: Brand
-    https: bool
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return self.brand.name if self.kind != "cp1252" else self.brand.name + " Caf\u00e9"
-
-    def base(self, www: bool = False) -> str:
-        return f"{'https' if self.https else 'http'}://{'www.' if www else ''}{self.domain}"
-
-    def truth(self) -> Truth:
-        status, reason = _OUTCOMES.get(self.kind) or ssrf_outcome(self.kind) or ("ok", None)
-        source, accept = (None, []) if status != "ok" else _expected_logo(self)
-        return Truth(self.domain, self.kind, self.brand.slug, status, reason, source, accept, self.https)
+def truth_of(site: Site) -> Truth:
+    """What a correct crawl records for ``site``."""
+    status, reason = _OUTCOMES.get(site.kind) or ssrf_outcome(site.kind) or ("ok", None)
+    source, accept = (None, []) if status != "ok" else _expected_logo(site)
+    return Truth(site.domain, site.kind, site.brand.slug, status, reason, source, accept, site.https)
 
 
 def _expected_logo(site: Site) -> tuple[str, list[str]]:

@@ -28,7 +28,7 @@ from fixtureweb.routes import Route, Routes
 BLOCKED = "blocked_private_address"  # the reason a crawl must record for these sites
 
 if TYPE_CHECKING:
-    from fixtureweb.sites import Site
+    from fixtureweb.site import Site
 
 # Every spelling of a non-global address that some URL parser or resolver reads as one.
 SPELLINGS = ("127.0.0.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.1", "[::1]", "[::ffff:127.0.0.1]",

@@ -38,6 +38,7 @@ from fixtureweb.sites import (
     plan_sites,
     shared_routes,
     site_routes,
+    truth_of,
 )
 from fixtureweb.ssrf import is_canary_host
 
@@ -57,7 +58,7 @@ class Web:
         self._cdn = {f"cdn.{site.brand.slug}.test": site.brand for site in sites}
 
     def truth(self) -> dict[str, Truth]:
-        return {domain: site.truth() for domain, site in self.sites.items()}
+        return {domain: truth_of(site) for domain, site in self.sites.items()}
 
     def site_for(self, host: str) -> Site | None:
         host = host.lower().rstrip(".")
@@ -313,7 +314,7 @@ class FixtureWeb:
         self.args += ["--demo"] if demo else []
         self.args += ["--canary", str(canary)] if canary else []
         self.sites = build_sites(sites, seed, kinds, demo)
-        self.truth: dict[str, Truth] = {site.domain: site.truth() for site in self.sites}
+        self.truth: dict[str, Truth] = {site.domain: truth_of(site) for site in self.sites}
         self.port = 0
         self._proc: subprocess.Popen[str] | None = None
 

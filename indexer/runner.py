@@ -53,28 +53,33 @@ class IndexSummary:
     device: str = ""
     bad_lines: list[tuple[int, str]] = field(default_factory=list)  # (line number, error) in the manifest
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"indexed": self.indexed, "unchanged": self.unchanged, "refreshed": self.refreshed,
+                "failed": self.failed, "pruned": self.pruned, "reasons": self.reasons, "failures": self.failures,
+                "seconds": round(self.seconds, 2), "model": self.model, "device": self.device}
+
 
 def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str = "imagenet",
                    device: str = "auto", batch_size: int | None = None, force: bool = False,
                    prune: bool = False, workers: int | None = None, overlap: bool | None = None,
                    progress: Callable[[int, int], None] | None = None) -> IndexSummary:
-    """Embed every ``ok`` logo whose sha256 or model changed since the last run; upsert batch by batch."""
+    """Embed every ``ok`` logo whose sha256 or model changed since the last run; upsert batch by batch. The
+    caller holds the data folder's lock."""
     started = time.perf_counter()
-    with data_dir.locked("index"):
-        records, bad_lines = _read(data_dir)
-        with LogoStore(store_config) as store:  # first: an unreachable or mismatched store fails before the model loads
-            store.ensure_collection()
-            embedder = Embedder(weights, device, batch_size)
-            summary = IndexSummary(model=embedder.name, device=embedder.device_label, bad_lines=bad_lines)
-            stored = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
-            todo = _changed(data_dir, records, stored, embedder.name, force)
-            summary.unchanged = sum(1 for _ in iter_ok(records)) - len(todo)
-            summary.refreshed = _refresh_features(data_dir, records, stored, todo, store)
-            _embed_all(data_dir, todo, embedder, store, summary, workers, progress, overlap)
-            if prune:
-                stale = sorted(set(stored) - {record.domain for record in iter_ok(records)})
-                store.delete(stale)
-                summary.pruned = len(stale)
+    records, bad_lines = _read(data_dir)
+    with LogoStore(store_config) as store:  # first: an unreachable or mismatched store fails before the model loads
+        store.ensure_collection()
+        embedder = Embedder(weights, device, batch_size)
+        summary = IndexSummary(model=embedder.name, device=embedder.device_label, bad_lines=bad_lines)
+        stored = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
+        todo = _changed(data_dir, records, stored, embedder.name, force)
+        summary.unchanged = sum(1 for _ in iter_ok(records)) - len(todo)
+        summary.refreshed = _refresh_features(data_dir, records, stored, todo, store)
+        _embed_all(data_dir, todo, embedder, store, summary, workers, progress, overlap)
+        if prune:
+            stale = sorted(set(stored) - {record.domain for record in iter_ok(records)})
+            store.delete(stale)
+            summary.pruned = len(stale)
     reasons = Counter(_code(reason) for reason in summary.failures.values())
     if bad_lines:
         reasons[BAD_LINE] = len(bad_lines)

@@ -10,7 +10,7 @@ cosine), point id = UUIDv5 of the domain (see ``indexer.ids``), payload fields l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class StoreConfig:
     api_key: str | None = None
     collection: str = DEFAULT_COLLECTION
     vector_size: int = VECTOR_SIZE
-    extra: dict[str, Any] = field(default_factory=dict)
     embedded: str = "edge"  # which embedded backend when there is no url: one of EMBEDDED_BACKENDS
 
     @classmethod

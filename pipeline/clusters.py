@@ -5,27 +5,24 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common.datadir import DataDir, atomic_write_text
 from common.errors import LogosimError
 
-
-def clusters_json(result: Any) -> dict[str, list[str]]:
-    """The file's shape (also what ``--json`` prints): labels in order, domains sorted, outliers under "-1"."""
-    data = {str(label): sorted(domains) for label, domains in sorted(result.groups.items())}
-    data["-1"] = sorted(result.outliers)
-    return data
+if TYPE_CHECKING:  # search.cluster imports scikit-learn: imported where used, not by every command
+    from search.cluster import ClusterResult
+    from search.incremental import Previous
 
 
-def write_clusters(result: Any, data: DataDir) -> None:
+def write_clusters(result: ClusterResult, data: DataDir) -> None:
     """clusters.json, and clusters_evidence.json beside it (per group, each member's tier, distance and fellow;
     the thresholds and the embedding tier's calibration), atomically."""
     from search.cluster import evidence_json
 
-    atomic_write_text(data.clusters, json.dumps(clusters_json(result), indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(data.clusters, json.dumps(result.clusters(), indent=1, ensure_ascii=False) + "\n")
     atomic_write_text(evidence_path(data), json.dumps(evidence_json(result), indent=1, ensure_ascii=False) + "\n")
     _write_projection(getattr(result, "projection", None), projection_path(data))
 
@@ -49,9 +46,10 @@ def _write_projection(projection: Any, path: Path) -> None:
     os.replace(partial, path)
 
 
-def load_previous(data: DataDir) -> Any:
+def load_previous(data: DataDir) -> Previous:
     """What the last full clustering left for ``search.incremental``: labels, evidence, thresholds,
     calibration and projection; one line (LogosimError) when there was none."""
+    from search.cluster import ClusterParams
     from search.grouping import Projection
     from search.incremental import Previous
 
@@ -65,11 +63,11 @@ def load_previous(data: DataDir) -> Any:
     if projection_path(data).exists():
         with np.load(projection_path(data)) as stored:
             projection = Projection(stored["mean"], stored["components"])
-    params = {**(raw.get("thresholds") or {}), "calibration": raw.get("embedding_tier")}
+    params = ClusterParams(thresholds=raw.get("thresholds") or {}, calibration=raw.get("embedding_tier"))
     return Previous(labels=labels, evidence=explained, params=params, projection=projection)
 
 
-def load_clusters(data: DataDir) -> Any:
+def load_clusters(data: DataDir) -> ClusterResult:
     """The last clustering's groups as a ClusterResult (no tiers or timings: those live in the run that made it)."""
     from search.cluster import ClusterResult
 
@@ -77,4 +75,4 @@ def load_clusters(data: DataDir) -> Any:
     groups = {int(label): domains for label, domains in raw.items() if label != "-1"}
     labels = {d: label for label, domains in groups.items() for d in domains}
     labels.update({d: -1 for d in raw.get("-1", [])})
-    return ClusterResult(labels=labels, groups=groups, outliers=raw.get("-1", []), tier={}, params={}, seconds=0.0)
+    return ClusterResult(labels=labels, groups=groups, outliers=raw.get("-1", []), tier={}, seconds=0.0)

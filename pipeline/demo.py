@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.config import Config
 from common.errors import LogosimError
 from fixtureweb.web import FixtureWeb
+from indexer.weights import Weights
 from pipeline import stages
 from pipeline.stages import IndexOptions, Reporter
+
+if TYPE_CHECKING:
+    from search.cluster import ClusterResult
+    from search.similar import SimilarResult
 
 
 @dataclass
 class DemoResult:
-    result: Any  # search.cluster.ClusterResult
+    result: ClusterResult
     report: str
     weights: str
-    sample: Any  # search.similar.SimilarResult of the largest group's first domain, or None
+    sample: SimilarResult | None  # the largest group's first domain's neighbours
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clusters": self.result.clusters(), "report": self.report, "weights": self.weights,
+                "sample_similar": self.sample.to_dict() if self.sample else None}
 
 
 def demo_weights(requested: str, reporter: Reporter) -> str:
     """ImageNet weights when they are already on disk (the demo never downloads), else seeded random ones."""
-    from indexer.weights import Weights
-
     if requested != "imagenet":
         return requested
     try:

@@ -11,10 +11,11 @@ against the record's sha256.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from common.datadir import DataDir, atomic_write_bytes, read_state, update_state
+from common.datadir import FRONTIER_STATE, DataDir, atomic_write_bytes, read_state, update_state
 from common.errors import LogosimError
 from common.manifest import (
     FAILED,
@@ -25,7 +26,6 @@ from common.manifest import (
     read_manifest,
     rewrite_manifest,
 )
-from crawler.frontier_worker import FRONTIER_STATE
 
 _RANK = {OK: 0, NO_LOGO: 1, FAILED: 2}
 
@@ -38,6 +38,9 @@ class MergeSummary:
     ok: int
     duplicates: int  # domains recorded by more than one worker (one record kept)
     by_folder: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def frontier_of(data: DataDir) -> str:

@@ -163,7 +163,7 @@ def _hdbscan(graph: sparse.csr_matrix, min_cluster_size: int, min_samples: int
         rows = np.split(graph.data, graph.indptr[1:-1])
         core = np.array([np.sort(r)[min_samples - 2] if len(r) >= min_samples - 1 else np.inf for r in rows])
     reach = np.maximum(np.maximum(core[coo.row], core[coo.col]), coo.data)
-    linked = grouping._connect(sparse.csr_matrix((np.maximum(reach, grouping.MIN_DISTANCE),
+    linked = grouping.connect(sparse.csr_matrix((np.maximum(reach, grouping.MIN_DISTANCE),
                                                   (coo.row, coo.col)), shape=graph.shape))
     tree = csgraph.minimum_spanning_tree(linked).tocoo()
     edges = np.column_stack([tree.row, tree.col, tree.data]).astype(np.float64)

@@ -1,61 +1,37 @@
-"""The strong grouping tiers and their evidence: identical pixels, near-identical picture, same shape.
+"""How the strong grouping tiers compare logos: the pair tests and the edge finders that ``search.tiers`` names.
 
 Each tier compares the features that ``indexer.features`` stores in the payload (``pixels``, ``nhash``,
-``shash``, ``aspect``, ``colour``) and returns the pairs it proves, each with its distance, so that every merge can be
-explained. Thresholds are calibrated by ``bench/calibrate_tiers.py`` (numbers in the comments below).
+``shash``, ``aspect``, ``colour``, ``on_white``) and returns the pairs it proves, each with its distance, so that
+every merge can be explained. The thresholds, what they were calibrated on and which tier uses which function
+are declared in ``search.tiers``; the functions here take them as arguments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from indexer.features import COLOUR_GRID
+from search.hashing import near_pairs, popcount
 
-# Two logos whose trimmed pictures differ in width/height by more than this factor (|log ratio|) are never
-# near-identical or same-shape: a 32x32 hash squashes a square mark and a long word-mark alike.
-# 0.2 = a factor 1.22; a 3 % crop of each side moves it by < 0.01, and 0.2 keeps odd rounding of tiny logos.
-ASPECT_LOG_RATIO = 0.2
 
-# Distances are the sum of the phash and the dhash distances (0..128 bits) of the two trimmed pictures.
-# Calibrated with `python bench/calibrate_tiers.py --logos LOGOS --jobs 2` on the 3,308 usable real logos of
-# shared/data/real-logos (LOGOS: the PNGs of a `logosim import` of them): positives are each logo against 9
-# variants of itself, negatives the 5.4 M pairs of different pictures from different name families.
-# Re-run 2026-12-01 16:10 UTC with today's features: at 20 bits the near tier (on_white included) keeps jpeg
-# 0.990, webp 0.995, half size 0.977, double 0.994, padded 0.941, 3 %-crop 0.848 of the variants (at 16: crop
-# 0.698; at 24 crop 0.939, but the first clearly unrelated brands, GlobalConnect / Grant Thornton, met at 28).
-# Without on_white, JPEG's share was 0.845: 481 of its 513 misses were transparent logos with white parts,
-# hashed on black (WHITE_SHARE in indexer.features) while their JPEG on white has lost those parts.
-# Of the 371 cross-family pairs within 20 bits (6.9e-05 of them), all but 11 were the same brand under another
-# name (gs1*, kia*, ford dealers, cdl*, Wuerth/Wurth, SPIE/Lueck, Canon/Vital Images, ENGIE/ECS Slupsk); the
-# colour check below removes those 11. on_white adds 5 cross-family pairs, all one brand (allianz, cdl*, ford).
-NEAR_DISTANCE = 20
-# The near tier's pairs must also agree in colour: the mean CIELAB distance (Delta E 1976) over the cells of
-# the two colour layouts (indexer.features.colour_layout). Same calibration (`--tiers colour`): every limit
-# from 15 up keeps every variant that the hashes keep (jpeg 0.990, webp 0.995, half 0.977, double 0.994,
-# padded 0.941, crop 0.848; a variant's 99th percentile is 6.5 for JPEG, 7.3 for the crop). A brand's own
-# sites drift in shade: of the 16,348 near pairs within one name family, 20 keeps 0.9983 (it split berlitz's
-# darker blue at 27.3 and plameco's at 23.5-24.7 from their groups), 30 keeps 0.9996, 40 all (the farthest:
-# ENGIE in blue / in black, 33.6). The cross-family pairs it must refuse are digi-intl.co.jp's plain green
-# corner triangle against the ten daikin* SVGs that render as a plain black one (7 bits, Delta E 53.8).
-# 40 keeps every one-family pair and refuses those with a margin of 13.8; a plainer primitive in two colours
-# differs over half its cells by far more than a shade.
-COLOUR_DISTANCE = 40.0
-# Same calibration, foreground masks: at 8 bits the shape tier keeps dark 0.784, light 0.766, hue-rotated
-# 0.973, webp 0.938 of the variants (at 12: 0.796 / 0.792 / 0.983; at 16: 0.801 / 0.802 / 0.986). The dark
-# and light shares stop near 0.80 because the bench paints every visible pixel one colour: a badge whose
-# letters become the badge's colour has no shape left (15 % of those variants have no mask hash, by the badge
-# rule of indexer.features); the first calibration, before that rule, read 0.937 / 0.912. Two demo brands, a
-# white square in a disc and a white disc in a square, met at 9. Its cross-family negatives were, apart from
-# one brand under two names, boxed logos (axa, lidl, wwf: a full-box mask) and round badges (CED, Toyota,
-# TBWA, Ubicast): the box and badge rules of indexer.features give those their inner shape (checked on those
-# logos: 52-81 bits apart after).
-SHAPE_DISTANCE = 8
+class Tier(Protocol):
+    """What an edge finder reads of its tier (search.tiers.Tier): its name, fields and thresholds."""
 
-TIERS = ("sha256", "pixels", "near", "shape", "embedding")
+    name: str
+    fields: tuple[str, ...]
+
+    def value(self, key: str) -> float: ...
+
+# Rows of (new x stored) hash comparisons per block when new logos are placed: 32 MB of distances.
+COMPARE_CHUNK = 2_000_000
+# A real phash thresholds 64 DCT terms at their median, so about 32 bits are set; a blank image (e.g. a white
+# logo on transparency, composited on white: 272 of the 3,318 real logos) gives 0x8000000000000000. Such
+# hashes say nothing about shape: those points join no likeness tier and stay out of the embedding tier.
+DEGENERATE_BITS = 8
 
 
 @dataclass(frozen=True)
@@ -108,7 +84,7 @@ def colour_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(((a - b) ** 2).sum(axis=-1)).mean(axis=-1)
 
 
-def colour_close(a: np.ndarray, b: np.ndarray, limit: float = COLOUR_DISTANCE) -> np.ndarray:
+def colour_close(a: np.ndarray, b: np.ndarray, limit: float) -> np.ndarray:
     """Colours agree within ``limit``, or cannot be compared (a layout is missing)."""
     distance = colour_distance(a, b)
     return np.isnan(distance) | (distance <= limit)
@@ -131,8 +107,9 @@ def parse_on_white(items: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarra
             parse_colours([item.get("colour") for item in given]))
 
 
-def aspect_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(np.log(np.maximum(a, 1e-6) / np.maximum(b, 1e-6))) <= ASPECT_LOG_RATIO
+def aspect_close(a: np.ndarray, b: np.ndarray, limit: float) -> np.ndarray:
+    """Width/height ratios within a factor exp(``limit``) of each other (|log ratio| <= limit)."""
+    return np.abs(np.log(np.maximum(a, 1e-6) / np.maximum(b, 1e-6))) <= limit
 
 
 def edges_equal(keys: Sequence[str | None], usable: np.ndarray, tier: str) -> list[Edge]:
@@ -150,10 +127,11 @@ def edges_equal(keys: Sequence[str | None], usable: np.ndarray, tier: str) -> li
 
 
 def edges_near(texts: Sequence[str | None], ratios: Sequence[float | None], usable: np.ndarray, limit: int,
-               tier: str, colours: Sequence[str | None] | None = None,
-               on_white: Sequence[Mapping[str, Any] | None] | None = None) -> list[Edge]:
-    """Pairs whose summed phash+dhash distance is within ``limit`` bits, whose aspect ratios agree and, when
-    ``colours`` are given (the near tier), whose colour layouts agree (``colour_close``). ``on_white[i]``
+               tier: str, *, aspect_limit: float, colours: Sequence[str | None] | None = None,
+               colour_limit: float = np.inf, on_white: Sequence[Mapping[str, Any] | None] | None = None) -> list[Edge]:
+    """Pairs whose summed phash+dhash distance is within ``limit`` bits, whose aspect ratios agree within
+    ``aspect_limit`` and, when ``colours`` are given (the near tier), whose colour layouts agree within
+    ``colour_limit`` (``colour_close``). ``on_white[i]``
     (indexer.features: a transparent logo with white parts, flattened on white) is compared with the other
     points' own hashes, never with another ``on_white``.
 
@@ -161,8 +139,6 @@ def edges_near(texts: Sequence[str | None], ratios: Sequence[float | None], usab
     multi-index search on each half (``near_pairs``), then the whole sum, the aspect ratio and the colours are
     checked. Points with one hash value are split into colour classes first (each joins the first class whose
     first member it agrees with), so that two pictures equal in luminance but not in colour stay apart."""
-    from search.hashing import near_pairs
-
     hashes = parse_pair_hashes(texts)
     aspect = aspects(ratios)
     layout = parse_colours(colours if colours is not None else [None] * len(texts))
@@ -192,7 +168,7 @@ def edges_near(texts: Sequence[str | None], ratios: Sequence[float | None], usab
     for position, value_row in enumerate(inverse[:len(index)]):
         point = int(index[position])
         split = classes.setdefault(int(value_row), [])
-        home = next((c for c in split if colour_close(layout[c[0]], layout[point])), None)
+        home = next((c for c in split if colour_close(layout[c[0]], layout[point], colour_limit)), None)
         if home is None:
             split.append([point])
         else:
@@ -210,21 +186,21 @@ def edges_near(texts: Sequence[str | None], ratios: Sequence[float | None], usab
             pairs = [(c[0], b) for c in classes.get(p, []) for b in c[1:]]
         else:
             pairs = [(c[0], d[0]) for c in classes.get(p, []) for d in classes.get(q, [])
-                     if colour_close(layout[c[0]], layout[d[0]])]
+                     if colour_close(layout[c[0]], layout[d[0]], colour_limit)]
         edges += [Edge(min(a, b), max(a, b), tier, float(distance)) for a, b in pairs
-                  if aspect_close(aspect[a], aspect[b])]
+                  if aspect_close(aspect[a], aspect[b], aspect_limit)]
         for mine, theirs in ((p, q), (q, p)) if p != q else ((p, p),):
             for row in on_white_at.get(mine, []):
                 point = int(owner[row])
                 edges += [Edge(min(point, c[0]), max(point, c[0]), tier, float(distance))
                           for c in classes.get(theirs, []) if c[0] != point
-                          and aspect_close(white_aspect[row], aspect[c[0]])
-                          and colour_close(white_layout[row], layout[c[0]])]
+                          and aspect_close(white_aspect[row], aspect[c[0]], aspect_limit)
+                          and colour_close(white_layout[row], layout[c[0]], colour_limit)]
     return edges
 
 
-def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DISTANCE,
-              colour_limit: float | None = COLOUR_DISTANCE) -> float | None:
+def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, limit: int, aspect_limit: float,
+              colour_limit: float | None) -> float | None:
     """The near tier's rule for two payload-shaped dicts: the smallest distance within ``limit`` bits among
     a~b, a's on_white~b, a~b's on_white, with aspect ratios and colours agreeing (``colour_limit`` None:
     colours not asked, for calibration); None when none is."""
@@ -238,7 +214,8 @@ def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DIST
                 continue  # never on_white against on_white
             hashes = parse_pair_hashes([x.get("nhash"), y.get("nhash")])
             ratio = aspects([x.get("aspect"), y.get("aspect")])
-            if not hashes[0].any() or not hashes[1].any() or not ratio.all() or not aspect_close(*ratio):
+            if not hashes[0].any() or not hashes[1].any() or not ratio.all() \
+                    or not aspect_close(ratio[0], ratio[1], aspect_limit):
                 continue
             distance = int(pair_distance(hashes[0], hashes[1]))
             if distance > limit or (best is not None and distance >= best):
@@ -247,3 +224,180 @@ def near_pair(a: Mapping[str, Any], b: Mapping[str, Any], limit: int = NEAR_DIST
             if colour_limit is None or colour_close(layouts[0], layouts[1], colour_limit):
                 best = float(distance)
     return best
+
+
+def shape_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, limit: int, aspect_limit: float) -> float | None:
+    """The shape tier's rule for two payload-shaped dicts: foreground-mask hashes within ``limit`` bits,
+    aspect ratios agreeing; None otherwise (or when either logo has no shape)."""
+    hashes = parse_pair_hashes([a.get("shash"), b.get("shash")])
+    ratio = aspects([a.get("aspect"), b.get("aspect")])
+    if not hashes[0].any() or not hashes[1].any() or not aspect_close(ratio[0], ratio[1], aspect_limit):
+        return None
+    distance = int(pair_distance(hashes[0], hashes[1]))
+    return float(distance) if distance <= limit else None
+
+
+def equal_pair(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | None:
+    """0.0 when both name the same non-empty ``key`` (a file's sha256, a pixel digest), else None."""
+    return 0.0 if a.get(key) and a.get(key) == b.get(key) else None
+
+
+# -- many logos at once ----------------------------------------------------------------------------------
+@dataclass
+class Points:
+    """What the strong tiers read of n logos (row i is point i): their payload fields and who may join.
+
+    ``usable``: no ``warning`` (a tiny or one-colour picture that `logosim import` kept joins nothing);
+    ``informative``: usable, and its phash is not a blank image's (``degenerate``). Columns are read once."""
+
+    payloads: Sequence[Mapping[str, Any]]
+    usable: np.ndarray
+    informative: np.ndarray
+    blank: np.ndarray  # a phash present and degenerate
+    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, payloads: Sequence[Mapping[str, Any]], flagged: Sequence[bool] | None = None) -> Points:
+        """``flagged[i]``: point i is kept out of every tier (default: its payload has a ``warning``)."""
+        kept_out = np.array([bool(p.get("warning")) for p in payloads] if flagged is None else list(flagged),
+                            dtype=bool).reshape(len(payloads))
+        texts = [p.get("phash") for p in payloads]
+        present = np.array([bool(text) for text in texts], dtype=bool)
+        blank = present & degenerate(parse_phashes(texts))
+        return cls(payloads, ~kept_out, ~blank & ~kept_out, blank)
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def column(self, name: str) -> list[Any]:
+        if name not in self._columns:
+            self._columns[name] = [p.get(name) for p in self.payloads]
+        return self._columns[name]
+
+    def has_features(self) -> np.ndarray:
+        """Indexed with today's features (a point from before them has only ``phash``)."""
+        return np.array([bool(text) for text in self.column("nhash")], dtype=bool)
+
+
+
+def equal_edges(points: Points, tier: Tier, new: Sequence[int] | None = None) -> list[Edge]:
+    """The tier's one field equal (``tier.fields[0]``) among usable points: chained to the first holder in a
+    full run; with ``new``, each new point to every other holder (incremental placement)."""
+    keys = points.column(tier.fields[0])
+    if new is None:
+        return edges_equal(keys, points.usable, tier.name)
+    holders: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key and points.usable[i]:
+            holders.setdefault(key, []).append(i)
+    return [Edge(i, j, tier.name, 0.0) for i in new if keys[i] and points.usable[i]
+            for j in holders.get(keys[i], []) if j != i]
+
+
+def near_edges(points: Points, tier: Tier, new: Sequence[int] | None = None) -> list[Edge]:
+    """The near tier: hashes of the trimmed picture, aspect and colour layout; a logo on white against the
+    others' own pictures (never against another on_white)."""
+    limit, aspect_limit = int(tier.value("near_distance")), tier.value("aspect_log_ratio")
+    colour_limit = tier.value("colour_distance")
+    if new is None:
+        return edges_near(points.column("nhash"), points.column("aspect"), points.informative & points.has_features(),
+                          limit, tier.name, aspect_limit=aspect_limit, colours=points.column("colour"),
+                          colour_limit=colour_limit, on_white=points.column("on_white"))
+    own = _own_side(points, "nhash", colours=True)
+    hashes, ratio, layout = parse_on_white(points.column("on_white"))
+    white = _Side(hashes, ratio, layout, points.informative & (hashes[:, 0] != 0) & (ratio > 0))
+    return [link for mine, theirs in ((own, own), (white, own), (own, white))
+            for link in _links_near(mine, theirs, new, limit, aspect_limit, colour_limit, tier.name)]
+
+
+def shape_edges(points: Points, tier: Tier, new: Sequence[int] | None = None) -> list[Edge]:
+    """The shape tier: hashes of the foreground mask and aspect, colours not asked."""
+    limit, aspect_limit = int(tier.value("shape_distance")), tier.value("aspect_log_ratio")
+    if new is None:
+        return edges_near(points.column("shash"), points.column("aspect"), points.informative & points.has_features(),
+                          limit, tier.name, aspect_limit=aspect_limit)
+    return _links_near(_own_side(points, "shash", colours=False), _own_side(points, "shash", colours=False), new,
+                       limit, aspect_limit, np.inf, tier.name)
+
+
+def phash_edges(points: Points, tier: Tier, new: Sequence[int] | None = None) -> list[Edge]:
+    """Points indexed before the features existed: equal phashes (within ``phash_distance`` bits). A full run
+    only; their next `logosim index` gives them the features."""
+    if new is not None:
+        return []
+    hashes = parse_phashes(points.column("phash"))
+    present = np.array([bool(text) for text in points.column("phash")], dtype=bool)
+    legacy = points.informative & present & ~degenerate(hashes) & ~points.has_features()
+    return [Edge(a, b, tier.name, float(d)) for a, b, d in _join_near(hashes, legacy, int(tier.value("phash_distance")))]
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One picture of every point (its own, or on white): hashes, aspect, colours (all NaN: unchecked)."""
+
+    hashes: np.ndarray
+    aspect: np.ndarray
+    layout: np.ndarray | None
+    able: np.ndarray
+
+
+def _own_side(points: Points, name: str, colours: bool) -> _Side:
+    hashes, ratio = parse_pair_hashes(points.column(name)), aspects(points.column("aspect"))
+    layout = parse_colours(points.column("colour")) if colours else None
+    return _Side(hashes, ratio, layout, points.informative & (hashes[:, 0] != 0) & (ratio > 0))
+
+
+def _links_near(mine: _Side, theirs: _Side, new: Sequence[int], limit: int, aspect_limit: float,
+                colour_limit: float, tier: str) -> list[Edge]:
+    """Points whose ``theirs`` picture is within ``limit`` bits of each new one's ``mine``, aspect ratios
+    agreeing, and colours agreeing where both sides carry a layout: the new logos against every stored one by
+    brute force in blocks (a few new logos do not pay for the full run's multi-index search)."""
+    others = np.flatnonzero(theirs.able)
+    rows = [i for i in new if mine.able[i]]
+    step = max(1, COMPARE_CHUNK // max(len(others), 1))
+    links = []
+    for start in range(0, len(rows), step):
+        part = np.array(rows[start:start + step])
+        distance = pair_distance(mine.hashes[part][:, None, :], theirs.hashes[others][None, :, :])
+        close = (distance <= limit) & aspect_close(mine.aspect[part][:, None], theirs.aspect[others][None, :],
+                                                   aspect_limit)
+        close &= part[:, None] != others[None, :]
+        for r, c in zip(*np.nonzero(close), strict=True):
+            if mine.layout is not None and theirs.layout is not None \
+                    and not colour_close(mine.layout[part[r]], theirs.layout[others[c]], colour_limit):
+                continue
+            links.append(Edge(int(part[r]), int(others[c]), tier, float(distance[r, c])))
+    return links
+
+
+# -- the phash of payloads from before the features ---------------------------------------------------------
+def parse_phashes(phashes: Sequence[str | None]) -> np.ndarray:
+    """Hex strings to uint64; a missing or unreadable hash becomes 0 (blank, when the text was present)."""
+    out = np.zeros(len(phashes), dtype=np.uint64)
+    for i, text in enumerate(phashes):
+        try:
+            out[i] = int(text, 16) & 0xFFFFFFFFFFFFFFFF if text else 0
+        except (TypeError, ValueError):
+            out[i] = 0
+    return out
+
+
+def degenerate(hashes: np.ndarray) -> np.ndarray:
+    bits = popcount(hashes)
+    return (bits <= DEGENERATE_BITS) | (bits >= 64 - DEGENERATE_BITS)
+
+
+def _join_near(hashes: np.ndarray, informative: np.ndarray, distance: int) -> list[tuple[int, int, int]]:
+    """(a, b, bits) for points with equal hashes (chained to the first holder) and hashes within ``distance``."""
+    index = np.flatnonzero(informative)
+    values, inverse = np.unique(hashes[index], return_inverse=True)
+    holders = np.full(len(values), -1, dtype=np.int64)
+    pairs = []
+    for position, value_index in enumerate(inverse.ravel()):  # equal hashes: join to the first holder
+        if holders[value_index] < 0:
+            holders[value_index] = index[position]
+        else:
+            pairs.append((int(holders[value_index]), int(index[position]), 0))
+    for a, b in near_pairs(values, distance):
+        pairs.append((int(holders[a]), int(holders[b]), int(popcount(values[a] ^ values[b]))))
+    return pairs

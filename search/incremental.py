@@ -37,31 +37,22 @@ from typing import Any
 import numpy as np
 
 from indexer.store import LogoStore, StoredPoint
-from search import evidence
-from search.cluster import FEATURE_FIELDS, ClusterResult, UnionFind, degenerate, parse_phashes
+from search import tiers
+from search.cluster import FEATURE_FIELDS, ClusterParams, ClusterResult, UnionFind
+from search.evidence import Edge, Points
 
 MAX_SCALE_MEMBERS = 1000  # a group's members fetched and projected for the local scale, at most
 NEIGHBOURS = 10  # stored logos asked of the store's k-NN query per new logo (the full run's k-NN graph: 10)
-COMPARE_CHUNK = 2_000_000  # (new x stored) hash comparisons per block: 32 MB of distances
-_RANK = {"sha256": 0, "pixels": 1, "near": 2, "shape": 3, "hdbscan": 4}
 
 
 @dataclass
 class Previous:
-    """What the last full clustering left: labels, per-member evidence, its thresholds and calibration."""
+    """What the last full clustering left: labels, per-member evidence, its parameters and its PCA."""
 
     labels: dict[str, int]  # domain -> label, -1 outlier
     evidence: dict[str, dict[str, Any]]
-    params: dict[str, Any] = field(default_factory=dict)  # thresholds and "calibration"
+    params: ClusterParams = field(default_factory=ClusterParams)  # thresholds and calibration
     projection: Any = None  # search.grouping.Projection, or None
-
-
-@dataclass(frozen=True)
-class _Link:
-    new: int  # position among the new logos
-    other: int  # position among all logos
-    tier: str
-    distance: float
 
 
 def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBOURS) -> tuple[ClusterResult, list[str]]:
@@ -71,88 +62,32 @@ def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBO
     labels = {p.domain: previous.labels.get(p.domain, -1) for p in points}
     result = ClusterResult(labels=labels, groups={}, outliers=[], tier={}, evidence={
         d: e for d, e in previous.evidence.items() if d in labels})
-    result.params = {**previous.params, "incremental": {"new": len(new)}}
+    result.params = ClusterParams.from_dict({**previous.params.to_dict(), "incremental": {"new": len(new)}})
+    info = result.params.incremental
+    assert info is not None
     if not new:
         return _finish(result, previous), []
     links = _strong_links(points, new)
-    links += _embedding_links(store, points, new, labels, previous, neighbours, result.params["incremental"])
+    links += _embedding_links(store, points, new, labels, previous, neighbours, info)
     joined = _place(points, new, links, labels, result)
-    result.params["incremental"].update(placed=sum(labels[points[i].domain] >= 0 for i in new))
+    info.update(placed=sum(labels[points[i].domain] >= 0 for i in new))
     # every new logo gets its payload (outliers too), and so does every former outlier that joined
     return _finish(result, previous), sorted({points[i].domain for i in new} | set(joined))
 
 
-def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[_Link]:
-    """Each new logo against every stored one (new ones included), with the full run's strong-tier rules."""
-    feats = [{key: p.payload.get(key) for key in FEATURE_FIELDS} for p in points]
-    usable = np.array([not p.payload.get("warning") for p in points], dtype=bool)
-    phash_text = [p.payload.get("phash") for p in points]
-    present = np.array([bool(t) for t in phash_text], dtype=bool)
-    informative = usable & ~(present & degenerate(parse_phashes(phash_text)))
-    links: list[_Link] = []
-    for tier, key in (("sha256", "sha256"), ("pixels", "pixels")):
-        holders: dict[str, list[int]] = {}
-        for i, p in enumerate(points):
-            value = p.payload.get("sha256") if key == "sha256" else feats[i]["pixels"]
-            if value and usable[i]:
-                holders.setdefault(value, []).append(i)
-        for position, i in enumerate(new):
-            value = points[i].payload.get("sha256") if key == "sha256" else feats[i]["pixels"]
-            if value and usable[i]:
-                links += [_Link(position, j, tier, 0.0) for j in holders.get(value, []) if j != i]
-    aspect = evidence.aspects([f["aspect"] for f in feats])
-    layout = evidence.parse_colours([f["colour"] for f in feats])
-    for tier, name, limit in (("near", "nhash", evidence.NEAR_DISTANCE), ("shape", "shash", evidence.SHAPE_DISTANCE)):
-        hashes = evidence.parse_pair_hashes([f[name] for f in feats])
-        own = _Side(hashes, aspect, layout if tier == "near" else None, informative & (hashes[:, 0] != 0) & (aspect > 0))
-        links += _near_links(own, own, new, limit, tier)
-        if tier == "near":  # a logo on white against the others' own pictures, both ways, as edges_near does
-            white = _white_side([f["on_white"] for f in feats], informative)
-            links += _near_links(white, own, new, limit, tier) + _near_links(own, white, new, limit, tier)
-    return links
-
-
-@dataclass(frozen=True)
-class _Side:
-    """One picture of every stored point (its own, or on white): hashes, aspect, colours (None: unchecked)."""
-
-    hashes: np.ndarray
-    aspect: np.ndarray
-    layout: np.ndarray | None
-    able: np.ndarray
-
-
-def _white_side(on_white: list[Any], informative: np.ndarray) -> _Side:
-    hashes, aspect, layout = evidence.parse_on_white(on_white)
-    return _Side(hashes, aspect, layout, informative & (hashes[:, 0] != 0) & (aspect > 0))
-
-
-def _near_links(mine: _Side, theirs: _Side, new: list[int], limit: int, tier: str) -> list[_Link]:
-    """Stored points whose ``theirs`` picture is within ``limit`` bits of each new one's ``mine``, aspect
-    ratios agreeing, and colours agreeing where ``layout`` is given, as ``evidence.edges_near`` asks."""
-    others = np.flatnonzero(theirs.able)
-    rows = [position for position, i in enumerate(new) if mine.able[i]]
-    step = max(1, COMPARE_CHUNK // max(len(others), 1))
-    links = []
-    for start in range(0, len(rows), step):
-        part = rows[start:start + step]
-        points = np.array([new[p] for p in part])
-        distance = evidence.pair_distance(mine.hashes[points][:, None, :], theirs.hashes[others][None, :, :])
-        close = (distance <= limit) & evidence.aspect_close(mine.aspect[points][:, None], theirs.aspect[others][None, :])
-        close &= points[:, None] != others[None, :]
-        for r, c in zip(*np.nonzero(close), strict=True):
-            if mine.layout is not None and theirs.layout is not None \
-                    and not evidence.colour_close(mine.layout[points[r]], theirs.layout[others[c]]):
-                continue
-            links.append(_Link(part[r], int(others[c]), tier, float(distance[r, c])))
-    return links
+def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[Edge]:
+    """Each new logo (``Edge.a``) against every stored one (new ones included), by every strong tier of the
+    full run, in rank order."""
+    payloads = [{key: p.payload.get(key) for key in (*FEATURE_FIELDS, "sha256", "phash", "warning")} for p in points]
+    table = Points.of(payloads)
+    return [edge for tier in tiers.STRONG for edge in tier.edges(table, tier, new)]  # type: ignore[misc]
 
 
 def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[int], labels: Mapping[str, int],
-                     previous: Previous, neighbours: int, info: dict[str, Any]) -> list[_Link]:
+                     previous: Previous, neighbours: int, info: dict[str, Any]) -> list[Edge]:
     """The nearest stored group members from the store's k-NN query, re-measured in the calibration's PCA
     space; only those within the calibrated threshold, and only for vectors of the calibrated model."""
-    calibration = previous.params.get("calibration") or {}
+    calibration = previous.params.calibration or {}
     threshold, model = calibration.get("threshold"), calibration.get("model") or ""
     if threshold is None or previous.projection is None:
         info["embedding_tier"] = calibration.get("abstained") or "the last full run calibrated no threshold"
@@ -164,7 +99,7 @@ def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[
     groups: dict[int, dict[str, np.ndarray]] = {}
     fetched = store.get([points[i].domain for i in new], with_vectors=True)
     links, other_model = [], 0
-    for position, i in enumerate(new):
+    for i in new:
         point = fetched.get(points[i].domain)
         if point is None or point.vector is None or points[i].payload.get("warning"):
             continue
@@ -187,7 +122,7 @@ def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[
         if label not in groups:
             groups[label] = _group_points(store, members[label], previous.projection)
         if distance[best] <= min(threshold, _local_scale(groups[label], kept[best])):
-            links.append(_Link(position, position_of[kept[best]], "hdbscan", float(distance[best])))
+            links.append(Edge(i, position_of[kept[best]], tiers.EMBEDDING_TIER.name, float(distance[best])))
     info["embedding_tier"] = f"threshold {threshold:.4f} for {model}"
     if other_model:
         info["other_model"] = other_model  # vectors of another model are not on the calibrated scale
@@ -217,35 +152,37 @@ def _local_scale(group: Mapping[str, np.ndarray], member: str) -> float:
     return min(distinct) if distinct else 0.0
 
 
-def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], labels: dict[str, int],
+def _place(points: Sequence[StoredPoint], new: list[int], links: list[Edge], labels: dict[str, int],
            result: ClusterResult) -> list[str]:
-    """Join strongly tied new logos into sets; each set goes where its strongest edge to a group points."""
+    """Join strongly tied new logos into sets; each set goes where its strongest edge to a group points.
+    Each link's ``a`` is a new logo, ``b`` any logo."""
     is_new = {i: position for position, i in enumerate(new)}
+    embedding = tiers.EMBEDDING_TIER.name
     union = UnionFind(len(new))
     for link in links:
-        if link.tier != "hdbscan" and link.other in is_new:
-            union.union(link.new, is_new[link.other])
+        if link.tier != embedding and link.b in is_new:
+            union.union(is_new[link.a], is_new[link.b])
     sets: dict[int, list[int]] = {}
     for position in range(len(new)):
         sets.setdefault(union.find(position), []).append(position)
-    by_set: dict[int, list[_Link]] = {}
+    by_set: dict[int, list[Edge]] = {}
     # each logo's links, indexed once: (the logo at the other end, the link), its links as the new end first
-    as_new: dict[int, list[tuple[int, _Link]]] = {}
-    as_other: dict[int, list[tuple[int, _Link]]] = {}
+    as_new: dict[int, list[tuple[int, Edge]]] = {}
+    as_other: dict[int, list[tuple[int, Edge]]] = {}
     for link in links:
-        by_set.setdefault(union.find(link.new), []).append(link)
-        as_new.setdefault(new[link.new], []).append((link.other, link))
-        as_other.setdefault(link.other, []).append((new[link.new], link))
+        by_set.setdefault(union.find(is_new[link.a]), []).append(link)
+        as_new.setdefault(link.a, []).append((link.b, link))
+        as_other.setdefault(link.b, []).append((link.a, link))
     by_point = {i: as_new.get(i, []) + as_other.get(i, []) for i in as_new.keys() | as_other.keys()}
     next_label = max([label for label in labels.values() if label >= 0], default=-1) + 1
     changed: list[str] = []
     for root, members in sorted(sets.items()):
-        own = sorted(by_set.get(root, []), key=lambda link: (_RANK[link.tier], link.distance))
-        to_group = [k for k in own if k.other not in is_new and labels[points[k.other].domain] >= 0]
-        to_outliers = {k.other for k in own if k.other not in is_new and labels[points[k.other].domain] < 0
-                       and k.tier != "hdbscan"}
+        own = sorted(by_set.get(root, []), key=lambda link: (tiers.rank(link.tier), link.distance))
+        to_group = [k for k in own if k.b not in is_new and labels[points[k.b].domain] >= 0]
+        to_outliers = {k.b for k in own if k.b not in is_new and labels[points[k.b].domain] < 0
+                       and k.tier != embedding}
         if to_group:
-            label = labels[points[to_group[0].other].domain]
+            label = labels[points[to_group[0].b].domain]
         elif to_outliers or len(members) > 1:
             label, next_label = next_label, next_label + 1
         else:
@@ -258,14 +195,14 @@ def _place(points: Sequence[StoredPoint], new: list[int], links: list[_Link], la
     return changed
 
 
-def _explain(points: Sequence[StoredPoint], joining: list[int], by_point: Mapping[int, list[tuple[int, _Link]]],
+def _explain(points: Sequence[StoredPoint], joining: list[int], by_point: Mapping[int, list[tuple[int, Edge]]],
              labels: Mapping[str, int], label: int, result: ClusterResult) -> None:
     """Each joining logo's strongest edge to a fellow member of its group (the full run's evidence shape)."""
     for i in joining:
         fellows = [(other, k) for other, k in by_point.get(i, [])
                    if other != i and labels[points[other].domain] == label]
         if fellows:
-            other, k = min(fellows, key=lambda item: (_RANK[item[1].tier], item[1].distance))
+            other, k = min(fellows, key=lambda item: (tiers.rank(item[1].tier), item[1].distance))
             result.evidence[points[i].domain] = {"tier": k.tier, "distance": round(k.distance, 6),
                                                  "via": points[other].domain}
 
@@ -279,6 +216,6 @@ def _finish(result: ClusterResult, previous: Previous) -> ClusterResult:
     result.groups = {label: sorted(ds) for label, ds in sorted(groups.items())}
     result.outliers = sorted(d for d, label in result.labels.items() if label < 0)
     result.evidence = {d: e for d, e in result.evidence.items() if result.labels.get(d, -1) >= 0}
-    result.tier = {d: (result.evidence[d]["tier"] if d in result.evidence else "outlier") for d in result.labels}
+    result.tier = {d: (result.evidence[d]["tier"] if d in result.evidence else tiers.OUTLIER) for d in result.labels}
     result.projection = previous.projection
     return result

@@ -14,16 +14,13 @@ import numpy as np
 
 from common.datadir import DataDir, atomic_write_text
 from indexer.store import LogoStore, StoredPoint
+from search import tiers
 from search.cluster import ClusterResult
 
 THUMB = 64
 MAX_THUMBS = 20_000  # beyond this the page would pass ~100 MB: later domains are listed as text only
 TSNE_LIMIT = 5_000  # t-SNE on more points takes minutes on 2 cores; PCA-2D is instant and still shows groups
 MAP_W, MAP_H, MAP_PAD = 1100, 520, 20
-TIER_NAMES = {"sha256": "identical file", "pixels": "identical pixels", "near": "near-identical picture",
-              "phash": "near-identical image", "shape": "same shape, other colours", "hdbscan": "embeddings",
-              "outlier": "outlier"}
-
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px 24px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:18px 0 6px}
@@ -65,35 +62,26 @@ def render(result: ClusterResult, points: dict[str, StoredPoint], data_dir: Data
 
 
 def _header(result: ClusterResult) -> str:
-    tiers = Counter(result.tier.values())
     grouped = sum(len(ds) for ds in result.groups.values())
     counts = [("domains", len(result.labels)), ("groups", len(result.groups)), ("in groups", grouped),
               ("outliers", len(result.outliers))]
-    counts += [(f"joined by {TIER_NAMES[t]}", tiers.get(t, 0))
-               for t in ("sha256", "pixels", "near", "phash", "shape", "hdbscan") if t != "phash" or tiers.get(t)]
-    if tiers.get("placeholder"):
-        counts.append(("left out: tiny or one colour", tiers["placeholder"]))
+    counts += [(f"joined by {name}", count) for name, count in result.joined_by()]
+    if result.left_out()[1]:
+        counts.append(result.left_out())
     spans = "".join(f"<span><b>{value}</b> {html.escape(name)}</span>" for name, value in counts)
-    params = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()) if not isinstance(v, dict | list))
+    params = {**result.params.thresholds, "min_cluster_size": result.params.min_cluster_size,
+              "min_samples": result.params.min_samples, "pca_dims": result.params.pca_dims,
+              "points": result.params.points, "blank_phash": result.params.blank_phash,
+              "flagged": result.params.flagged}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
     return (f"<h1>Which websites share a logo?</h1><div class='counts'>{spans}</div>"
-            f"<p class='text-only'>grouped in {result.seconds:.1f} s · {html.escape(params)}</p>"
-            f"<p class='text-only'>{html.escape(_calibration_line(result.params.get('calibration')))}</p>")
-
-
-def _calibration_line(calibration: dict | None) -> str:
-    if not calibration:
-        return ""
-    model = calibration.get("model") or "these vectors"
-    if calibration.get("threshold") is None:
-        return f"embedding tier abstained for {model}: {calibration.get('abstained')}"
-    return (f"embedding tier for {model}: joins within distance {calibration['threshold']:.4f} (false-merge rate "
-            f"{calibration['false_merge_rate']:.1e} on random pairs; keeps {calibration['recall']:.0%} of "
-            f"{calibration['positives']} pairs the strong tiers proved)")
+            f"<p class='text-only'>grouped in {result.seconds:.1f} s · {html.escape(shown)}</p>"
+            f"<p class='text-only'>{html.escape(result.calibration_line())}</p>")
 
 
 def _group(label: int, domains: list[str], result: ClusterResult, thumbs: _Thumbnails) -> str:
-    tiers = Counter(result.tier.get(d, "?") for d in domains)
-    how = ", ".join(f"{TIER_NAMES.get(t, t)} {n}" for t, n in tiers.most_common())
+    counts = Counter(result.tier.get(d, "?") for d in domains)
+    how = ", ".join(f"{tiers.label(t)} {n}" for t, n in counts.most_common())
     figures = "".join(_figure(d, _why(result, d), thumbs) for d in domains)
     return (f"<section class='group' id='group-{label}'><h3><span class='swatch' style='background:"
             f"{_colour(label)}'></span>Group {label} · {len(domains)} domains <small>joined by {html.escape(how)}"
@@ -105,8 +93,8 @@ def _why(result: ClusterResult, domain: str) -> str:
     tier = result.tier.get(domain, "")
     explained = result.evidence.get(domain)
     if not explained:
-        return TIER_NAMES.get(tier, tier)
-    text = f"{TIER_NAMES.get(tier, tier)} d={explained['distance']:g} ~{explained['via']}"
+        return tiers.label(tier)
+    text = f"{tiers.label(tier)} d={explained['distance']:g} ~{explained['via']}"
     if "probability" in explained:
         text += f" p={explained['probability']:.2f}"
     return text

@@ -3,8 +3,8 @@
 hold it past ``timeout``), and a size cap.
 
 Without a proxy the host is resolved here and the connection goes to the checked address itself, so a DNS
-answer cannot change between the check and the connection. With ``http_proxy``/``https_proxy`` (the
-standard variables, read by urllib's ``getproxies``), IP literals and local names are refused and the proxy
+answer cannot change between the check and the connection. With a proxy (the configuration's ``--proxy`` /
+``LOGOSIM_PROXY``; the environment is never read here), IP literals and local names are refused and the proxy
 resolves the rest.
 """
 
@@ -14,7 +14,6 @@ import http.client
 import socket
 import ssl
 import time
-import urllib.request
 from urllib.parse import urljoin, urlsplit
 
 from common.netguard import host_verdict, is_global_ip
@@ -28,10 +27,11 @@ class FetchError(Exception):
 
 
 def fetch(url: str, *, timeout: float, max_bytes: int, headers: dict[str, str] | None = None,
-          allow_private: bool = False) -> bytes:
+          allow_private: bool = False, proxy: str | None = None) -> bytes:
+    """``proxy``: a forward proxy for every hop (http:// URLs as absolute requests, https:// through CONNECT)."""
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        conn, target = _connect(url, deadline, allow_private)
+        conn, target = _connect(url, deadline, allow_private, proxy)
         try:
             conn.request("GET", target, headers={"Connection": "close", **(headers or {})})
             response = conn.getresponse()
@@ -49,12 +49,11 @@ def fetch(url: str, *, timeout: float, max_bytes: int, headers: dict[str, str] |
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _connect(url: str, deadline: float, allow_private: bool) -> tuple[_KeptHTTP | _KeptHTTPS, str]:
+def _connect(url: str, deadline: float, allow_private: bool, proxy: str | None) -> tuple[_KeptHTTP | _KeptHTTPS, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"not an http(s) URL: {url[:200]}")
     host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    proxy = _proxy_for(url, parts.scheme)
     if not allow_private and host_verdict(host, proxied=proxy is not None):
         raise FetchError(f"{host} is not a public address")
     remaining = _remaining(deadline)
@@ -75,13 +74,6 @@ def _connect(url: str, deadline: float, allow_private: bool) -> tuple[_KeptHTTP 
         conn = _PinnedHTTPS(host, port, timeout=remaining, context=_tls())
     conn.address = address
     return conn, path
-
-
-def _proxy_for(url: str, scheme: str) -> str | None:
-    proxies = urllib.request.getproxies()
-    if scheme not in proxies or urllib.request.proxy_bypass(urlsplit(url).hostname or ""):
-        return None
-    return proxies[scheme]
 
 
 def _public_address(host: str, port: int) -> str:

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -18,6 +18,7 @@ from common.domains import normalise_domain
 from common.errors import ConvertError, LogosimError
 from indexer.store import LogoStore, StoredPoint
 from indexer.weights import Weights
+from search import tiers
 
 if TYPE_CHECKING:
     from indexer.model import Embedder
@@ -47,17 +48,23 @@ class SimilarResult:
     results: list[Neighbour] = field(default_factory=list)
     warning: str | None = None  # the query domain's logo is a doubtful one (payload ``warning``)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "kind": self.kind, "warning": self.warning,
+                "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster,
+                             "evidence": n.evidence, "group_evidence": n.group_evidence} for n in self.results]}
+
 
 EmbedderFactory = Callable[[Weights], "Embedder"]
 
 
 def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | None = None,
             weights: Weights | None = None, embedder_factory: EmbedderFactory | None = None,
-            allow_private: bool = False) -> SimilarResult:
+            allow_private: bool = False, proxy: str | None = None) -> SimilarResult:
     """Nearest logos, best first; a domain query excludes itself. An image query is embedded with the model
     the vectors were made with (``weights`` names it when only the user knows it: a local state dict);
     ``embedder_factory`` builds the embedder from those weights (default: ``Embedder(weights)``).
-    ``allow_private``: a URL query may name a loopback or private address (intranet use)."""
+    ``allow_private``: a URL query may name a loopback or private address (intranet use); ``proxy``: the
+    forward proxy a URL query goes through (the configuration's, never the environment's)."""
     kind = query_kind(query)
     if kind == "domain":
         domain = normalise_domain(query) if _looks_like_domain(query) else query
@@ -65,7 +72,7 @@ def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | N
         return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain,
                                                        query=point.payload),
                              warning=point.payload.get("warning"))
-    data = fetch_image(query.strip(), allow_private=allow_private) if kind == "url" \
+    data = fetch_image(query.strip(), allow_private=allow_private, proxy=proxy) if kind == "url" \
         else _read_file(Path(query).expanduser())
     vector, facts = embed_bytes_with_features(data, store, embedder_factory, weights)
     return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None, query=facts))
@@ -110,10 +117,8 @@ def _neighbours(store: LogoStore, vector: np.ndarray, top: int, min_score: float
     # p50 at 3,400 points with the filter on this machine)
     hits = store.search(vector, limit=top + (exclude is not None), min_score=min_score)
     hits = [hit for hit in hits if hit.domain != exclude][:top]
-    from search.explain import pair_evidence
-
     return [Neighbour(hit.domain, float(hit.score or 0.0), _cluster(hit.payload.get("cluster")),
-                      pair_evidence(query or {}, hit.payload), hit.payload.get("evidence")) for hit in hits]
+                      tiers.strongest_pair(query or {}, hit.payload), hit.payload.get("evidence")) for hit in hits]
 
 
 def _cluster(value: object) -> int | None:
@@ -137,22 +142,16 @@ def _read_file(path: Path, max_bytes: int = FETCH_MAX_BYTES) -> bytes:
 
 
 def fetch_image(url: str, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = FETCH_MAX_BYTES,
-                allow_private: bool = False) -> bytes:
+                allow_private: bool = False, proxy: str | None = None) -> bytes:
     """GET with a deadline on the whole request, a size cap and the crawler's address guard on every hop
     (search.safefetch); any failure is one clear line."""
     from search.safefetch import FetchError, fetch
 
     try:
-        return fetch(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private,
+        return fetch(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private, proxy=proxy,
                      headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"})
     except FetchError as exc:
         raise LogosimError(f"cannot fetch {url}: {exc}") from None
-
-
-def embed_bytes(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None = None,
-                weights: Weights | None = None) -> np.ndarray:
-    """Convert like the crawler, preprocess like the indexer, embed with the model the store was built with."""
-    return embed_bytes_with_features(data, store, embedder_factory, weights)[0]
 
 
 def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: EmbedderFactory | None,

@@ -11,13 +11,9 @@ from sklearn.metrics import adjusted_rand_score
 from common.datadir import DataDir
 from indexer.store import LogoStore, StoreConfig
 from pipeline.clusters import write_clusters
-from search.cluster import (
-    cluster_store,
-    cluster_vectors,
-    degenerate,
-    near_pairs,
-    parse_phashes,
-)
+from search.cluster import cluster_store, cluster_vectors
+from search.evidence import degenerate, parse_phashes
+from search.hashing import near_pairs
 
 DIM = 2048
 
@@ -95,7 +91,7 @@ def test_flagged_logos_join_nothing_even_as_identical_files(data: dict) -> None:
     result = cluster_vectors(domains, vectors, shas, phashes, flagged=flagged)
     assert result.labels["white-a.org"] == result.labels["white-b.org"] == -1
     assert result.tier["white-a.org"] == result.tier["white-b.org"] == "placeholder"
-    assert result.params["flagged"] == 2
+    assert result.params.flagged == 2
     unflagged = cluster_vectors(domains, vectors, shas, phashes)
     assert unflagged.labels["white-a.org"] == unflagged.labels["brand0-0.com"] != -1  # the flag is what kept them out
 
@@ -149,7 +145,7 @@ def test_cluster_store_writes_labels_back_and_outputs(tmp_path, data: dict) -> N
         result = cluster_store(store)
         stored = store.get(data["domains"])
     assert {d: p.payload["cluster"] for d, p in stored.items()} == result.labels
-    assert result.params["points"] == len(data["domains"])
+    assert result.params.points == len(data["domains"])
     data_dir = DataDir(tmp_path)
     write_clusters(result, data_dir)
     written = json.loads(data_dir.clusters.read_text())

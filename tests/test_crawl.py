@@ -49,9 +49,10 @@ from common.errors import LogosimError
 from crawler.runner import run_crawl
 seen, started = [], []
 try:
-    s = run_crawl(Path(sys.argv[1]), DataDir.at(sys.argv[2]), force=sys.argv[3] == "1",
-                  settings={"DOWNLOAD_TIMEOUT": 3, "LOGOSIM_RETRY_AFTER_MAX": 2},
-                  on_record=lambda r: seen.append(r.domain), on_start=started.append)
+    with DataDir.at(sys.argv[2]).locked("crawl") as data:  # as logosim's stage holds it (pipeline.stages)
+        s = run_crawl(Path(sys.argv[1]), data, force=sys.argv[3] == "1",
+                      settings={"DOWNLOAD_TIMEOUT": 3, "LOGOSIM_RETRY_AFTER_MAX": 2},
+                      on_record=lambda r: seen.append(r.domain), on_start=started.append)
 except LogosimError as exc:
     print("ERROR", exc)
     sys.exit(1)
@@ -150,10 +151,12 @@ def test_second_crawler_on_the_same_folder_refuses(web, tmp_path):
     data = DataDir(tmp_path / "data")
     domains = web.write_domains(tmp_path / "d.txt", sorted(web.truth)[:2])
     with data.locked():  # another logosim process holds the folder
-        result = run_crawl_subprocess(web, data.root, domains)
+        command = [sys.executable, "-c", "from cli import app; app()", "crawl", str(domains), "-d", str(data.root)]
+        logosim = subprocess.run(command, cwd=ROOT, env=_env(web, data.root), capture_output=True, text=True,
+                                 timeout=120)
         plain = scrapy_crawl(web, data.root, domains)
-    assert result.returncode == 1
-    assert result.stdout.startswith("ERROR data folder") and "in use" in result.stdout
+    assert logosim.returncode == 1
+    assert "in use by another logosim process" in logosim.stderr and len(logosim.stderr.strip().splitlines()) == 1
     assert "in use by another logosim process" in plain.stderr and "data_dir_locked" in plain.stderr
     assert plain.returncode == 1  # scrapy crawl tells a script it refused (crawler/commands/crawl.py)
     assert not data.manifest.exists()

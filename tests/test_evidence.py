@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from sklearn.metrics import adjusted_rand_score
 
 from indexer.features import features
-from search import embedtier, evidence
+from search import embedtier, evidence, tiers
 from search.cluster import cluster_vectors
 
 DIM = 256
@@ -67,7 +67,7 @@ def _ari(data: dict, result) -> float:
 def test_meaningful_embeddings_calibrate_and_join_the_rest_of_each_brand() -> None:
     data = corpus()
     result = _run(data)
-    calibration = result.params["calibration"]
+    calibration = result.params.calibration
     assert calibration["model"] == "stand-in/v1" and calibration["abstained"] is None
     assert calibration["threshold"] > 0 and calibration["recall"] >= embedtier.MIN_RECALL
     assert calibration["positives"] == len(SIZES)
@@ -83,7 +83,7 @@ def test_meaningful_embeddings_calibrate_and_join_the_rest_of_each_brand() -> No
 def test_embeddings_without_meaning_make_the_tier_abstain() -> None:
     data = corpus(meaningful=False)
     result = _run(data, model="resnet50/random-seed0")
-    calibration = result.params["calibration"]
+    calibration = result.params.calibration
     assert calibration["threshold"] is None and "cannot separate" in calibration["abstained"]
     assert "hdbscan" not in result.tier.values()
     assert sorted(result.groups.values()) == sorted([f"brand{g}-0.com", f"brand{g}-1.com"] for g in range(len(SIZES)))
@@ -94,8 +94,8 @@ def test_too_few_proven_pairs_abstain_and_say_so() -> None:
     for f in data["features"]:  # no near-identical pairs at all
         f["nhash"] = _text(_hex128(np.random.default_rng(hash(f["pixels"]) % 2**32)))
     result = _run(data)
-    assert result.params["calibration"]["threshold"] is None
-    assert "proven pairs" in result.params["calibration"]["abstained"]
+    assert result.params.calibration["threshold"] is None
+    assert "proven pairs" in result.params.calibration["abstained"]
     assert result.groups == {}
 
 
@@ -128,7 +128,8 @@ def test_edges_near_equal_brute_force() -> None:
     aspects = [1.0] * len(texts)
     hashes = evidence.parse_pair_hashes(texts)
     for limit in (4, 12, 20):
-        found = evidence.edges_near(texts, aspects, np.ones(len(texts), dtype=bool), limit, "near")
+        found = evidence.edges_near(texts, aspects, np.ones(len(texts), dtype=bool), limit, "near",
+                                    aspect_limit=tiers.ASPECT.value)
         joined = {frozenset((e.a, e.b)) for e in found}
         for i in range(len(texts)):
             for j in range(i + 1, len(texts)):
@@ -180,7 +181,7 @@ def _padded(image: Image.Image) -> Image.Image:
 def _near(a: Image.Image, b: Image.Image, field: str, limit: int) -> bool:
     fa, fb = features(a), features(b)
     distance = int(evidence.pair_distance(*evidence.parse_pair_hashes([getattr(fa, field), getattr(fb, field)])))
-    return distance <= limit and bool(evidence.aspect_close(np.array(fa.aspect), np.array(fb.aspect)))
+    return distance <= limit and bool(evidence.aspect_close(np.array(fa.aspect), np.array(fb.aspect), tiers.ASPECT.value))
 
 
 @pytest.mark.parametrize("variant", [_jpeg, _padded, lambda im: im.resize((im.width * 2, im.height * 2)),
@@ -188,16 +189,16 @@ def _near(a: Image.Image, b: Image.Image, field: str, limit: int) -> bool:
                          ids=["jpeg", "padded", "double", "half"])
 def test_near_hash_survives_encoding_size_and_padding(variant) -> None:
     logo = _logo()
-    assert _near(logo, variant(logo), "nhash", evidence.NEAR_DISTANCE)
-    assert not _near(logo, variant(_logo(seed=9)), "nhash", evidence.NEAR_DISTANCE)
+    assert _near(logo, variant(logo), "nhash", int(tiers.NEAR_BITS.value))
+    assert not _near(logo, variant(_logo(seed=9)), "nhash", int(tiers.NEAR_BITS.value))
 
 
 def test_shape_hash_survives_recolouring_and_pixels_survive_reencoding() -> None:
     logo = _logo()
     for colours in (("#111111",), ("#ffffff",), ("#06a77d", "#f4a259")):
-        assert _near(logo, _logo(colours), "shash", evidence.SHAPE_DISTANCE)
+        assert _near(logo, _logo(colours), "shash", int(tiers.SHAPE_BITS.value))
         assert not _near(logo, _logo(colours), "nhash", 0)
-    assert not _near(logo, _logo(("#111111",), seed=4), "shash", evidence.SHAPE_DISTANCE)
+    assert not _near(logo, _logo(("#111111",), seed=4), "shash", int(tiers.SHAPE_BITS.value))
     buffer = io.BytesIO()
     logo.save(buffer, "PNG", compress_level=1)
     assert features(Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA")).pixels == features(logo).pixels
@@ -213,22 +214,24 @@ def _corner_triangle(colour: str, side: int = 128) -> Image.Image:
 def test_near_tier_asks_colours_to_agree() -> None:
     """phash and dhash see luminance structure: a green and a black triangle hash alike (the real case was 7 of
     128 bits), so the near tier also compares colour layouts; the green one's JPEG still joins it."""
-    from search.explain import pair_evidence
+    from search.tiers import strongest_pair as pair_evidence
 
     pictures = {"green.example": _corner_triangle("#7ab800"), "black.example": _corner_triangle("#000000")}
     pictures["green-jpeg.example"] = _jpeg(pictures["green.example"])
     feats = {domain: features(image) for domain, image in pictures.items()}
     domains = list(feats)
-    assert _near(pictures["green.example"], pictures["black.example"], "nhash", evidence.NEAR_DISTANCE)
+    assert _near(pictures["green.example"], pictures["black.example"], "nhash", int(tiers.NEAR_BITS.value))
     texts = [feats[d].nhash for d in domains]
     aspects = [feats[d].aspect for d in domains]
     usable = np.ones(len(domains), dtype=bool)
     joined = {frozenset((domains[e.a], domains[e.b]))
-              for e in evidence.edges_near(texts, aspects, usable, evidence.NEAR_DISTANCE, "near",
+              for e in evidence.edges_near(texts, aspects, usable, int(tiers.NEAR_BITS.value), "near",
+                                           aspect_limit=tiers.ASPECT.value, colour_limit=tiers.COLOUR.value,
                                            colours=[feats[d].colour for d in domains])}
     assert joined == {frozenset(("green.example", "green-jpeg.example"))}
     # a payload from before the colour layout existed is not refused: its pairs are unchecked, as they were
-    unchecked = evidence.edges_near(texts, aspects, usable, evidence.NEAR_DISTANCE, "near",
+    unchecked = evidence.edges_near(texts, aspects, usable, int(tiers.NEAR_BITS.value), "near",
+                                           aspect_limit=tiers.ASPECT.value, colour_limit=tiers.COLOUR.value,
                                     colours=[feats[domains[0]].colour, None, feats[domains[2]].colour])
     assert {frozenset((domains[e.a], domains[e.b])) for e in unchecked} >= {frozenset(domains[:2])}
     payload = {d: f.payload() for d, f in feats.items()}
@@ -258,7 +261,8 @@ def _near_edges(pictures: dict, with_on_white: bool = True) -> set:
     feats = {domain: features(image) for domain, image in pictures.items()}
     domains = list(feats)
     found = evidence.edges_near([feats[d].nhash for d in domains], [feats[d].aspect for d in domains],
-                                np.ones(len(domains), dtype=bool), evidence.NEAR_DISTANCE, "near",
+                                np.ones(len(domains), dtype=bool), int(tiers.NEAR_BITS.value), "near",
+                                           aspect_limit=tiers.ASPECT.value, colour_limit=tiers.COLOUR.value,
                                 colours=[feats[d].colour for d in domains],
                                 on_white=[feats[d].on_white for d in domains] if with_on_white else None)
     return {frozenset((domains[e.a], domains[e.b])) for e in found}
@@ -272,7 +276,7 @@ def test_a_transparent_logo_with_white_parts_meets_its_jpeg_on_white() -> None:
     pictures = {"ring.example": ring, "ring-jpeg.example": _jpeg(ring), "bars.example": bars}
     assert _near_edges(pictures) == {frozenset(("ring.example", "ring-jpeg.example"))}
     assert _near_edges(pictures, with_on_white=False) == set()
-    from search.explain import pair_evidence
+    from search.tiers import strongest_pair as pair_evidence
 
     payload = {d: features(im).payload() for d, im in pictures.items()}
     assert pair_evidence(payload["ring.example"], payload["ring-jpeg.example"])["tier"] == "near"
@@ -291,5 +295,5 @@ def test_incremental_placement_uses_the_same_near_rule() -> None:
     points = [StoredPoint(domain=d, payload={"domain": d, "sha256": d, "phash": None, **features(im).payload()},
                           vector=None, score=None) for d, im in pictures.items()]
     links = _strong_links(points, new=[2, 3])
-    assert {(points[[2, 3][link.new]].domain, points[link.other].domain, link.tier) for link in links} \
+    assert {(points[link.a].domain, points[link.b].domain, link.tier) for link in links} \
         == {("ring-jpeg.example", "ring.example", "near")}

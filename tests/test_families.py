@@ -31,7 +31,7 @@ def test_random_weights_group_only_what_evidence_proves(families) -> None:
     _root, truth, result = families
     precision, recall, _found, _wanted = pair_scores(truth, result.groups)
     assert precision >= 0.98 and recall >= 0.90, (precision, recall)
-    calibration = result.params["calibration"]
+    calibration = result.params.calibration
     assert calibration["model"] == "resnet50/random-seed0"
     assert calibration["threshold"] is None and "cannot separate" in calibration["abstained"]
     kinds = {result.tier[d] for d in truth if result.labels[d] >= 0}
@@ -57,7 +57,7 @@ def test_stand_in_embedder_with_meaningful_vectors_is_calibrated(families) -> No
     feats = [{key: p.payload.get(key) for key in FEATURE_FIELDS} for p in points]
     result = cluster_vectors(domains, vectors, [p.payload.get("sha256") for p in points],
                              [p.payload.get("phash") for p in points], features=feats, model="stand-in/pixels")
-    calibration = result.params["calibration"]
+    calibration = result.params.calibration
     assert calibration["model"] == "stand-in/pixels" and calibration["abstained"] is None, calibration
     assert calibration["recall"] >= embedtier.MIN_RECALL and calibration["threshold"] > 0
     precision, recall, _found, _wanted = pair_scores(truth, result.groups)

@@ -102,14 +102,14 @@ def test_second_part_placed_like_a_full_run(tmp_path, stand_in: bool) -> None:
     # Measured: 1.000 / 1.000 with random weights (strong tiers only) and with the stand-in embedder (whose
     # tier calibrates here, but neither run joins any of these logos by embeddings: the next test does)
     assert precision >= 0.98 and recall >= 0.95, (precision, recall)
-    assert placed.params["incremental"]["new"] == len(second)
+    assert placed.params.incremental["new"] == len(second)
     for domain in second:
         if placed.labels[domain] >= 0:
             explained = placed.evidence[domain]
             assert set(explained) >= {"tier", "distance", "via"}
             assert placed.labels[explained["via"]] == placed.labels[domain]  # the evidence is within the group
     tiers = {placed.evidence[d]["tier"] for d in second if d in placed.evidence}
-    calibration = placed.params["calibration"]
+    calibration = placed.params.calibration
     if stand_in:
         assert calibration["threshold"] is not None and projection_path(DataDir(config.data_dir)).exists()
         assert all(placed.evidence[d]["distance"] <= calibration["threshold"]
@@ -144,7 +144,7 @@ def test_embedding_tier_places_like_a_full_run(tmp_path) -> None:
         store.ensure_collection()
         store.upsert([row for row in rows if row[0]["domain"] not in second])
         first = cluster_store(store)
-        assert first.params["calibration"]["threshold"] is not None, first.params["calibration"]
+        assert first.params.calibration["threshold"] is not None, first.params.calibration
         previous = Previous(first.labels, first.evidence, first.params, first.projection)
         store.upsert([row for row in rows if row[0]["domain"] in second])
         placed, changed = place_new(store, previous)
@@ -155,7 +155,7 @@ def test_embedding_tier_places_like_a_full_run(tmp_path) -> None:
     joined = [d for d in second if placed.evidence.get(d, {}).get("tier") == "hdbscan"]
     print(f"embedding placement vs full: precision {precision:.3f}, recall {recall:.3f}, "
           f"{len(joined)} of {len(second)} joined by the embedding tier")
-    assert joined and all(placed.evidence[d]["distance"] <= first.params["calibration"]["threshold"] for d in joined)
+    assert joined and all(placed.evidence[d]["distance"] <= first.params.calibration["threshold"] for d in joined)
     # Measured (1,500 synthetic logos, 506 placed): precision 0.913, recall 0.745 against the full run. The
     # pairs it misses are mostly new logos that a full run's HDBSCAN groups among themselves or with former
     # outliers by embeddings alone (placement joins by embeddings only to existing groups); with the

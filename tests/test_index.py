@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.config import Config
 from common.datadir import DataDir
 from common.errors import DataDirLocked, ManifestError
 from common.manifest import NO_LOGO, ManifestRecord, rewrite_manifest
@@ -18,6 +19,7 @@ from indexer.preprocess import load_logo, phash_hex
 from indexer.runner import index_data_dir
 from indexer.store import LogoStore, StoreConfig
 from indexer.synthetic import append_records, draw_logo, make_data_dir, png_bytes, write_logo
+from pipeline import stages
 
 RUN = {"weights": "random", "device": "cpu", "batch_size": 3}
 
@@ -153,7 +155,7 @@ def test_bad_manifest_line_is_reported_not_fatal(tmp_path) -> None:
     assert [number for number, _ in summary.bad_lines] == [3]
 
 
-def test_index_holds_the_data_folder_lock(tmp_path) -> None:
+def test_the_index_stage_holds_the_data_folder_lock(tmp_path) -> None:
     data_dir, _ = make_data_dir(tmp_path, 1)
     holder = textwrap.dedent(f"""
         import sys, time
@@ -167,8 +169,8 @@ def test_index_holds_the_data_folder_lock(tmp_path) -> None:
                                stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "locked"
-        with pytest.raises(DataDirLocked):
-            index_data_dir(data_dir, _config(data_dir), **RUN)
+        with pytest.raises(DataDirLocked):  # the stage takes the lock (pipeline.stages), the runner runs inside it
+            stages.index(Config(data_dir=data_dir.root), stages.IndexOptions(weights="random", device="cpu"))
     finally:
         process.communicate("")
     assert not data_dir.qdrant.exists()  # nothing was touched while locked out

@@ -183,7 +183,7 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout) == {"total": 6, "ok": 5, "failed": 1,
                                            "reasons": {"placeholder_transparent": 1},
-                                           "warnings": {"placeholder_blank": 2, "placeholder_tiny": 1}}
+                                           "warnings": {"placeholder_blank": 2, "placeholder_tiny": 1}, "skipped": 0}
     records = read_manifest(tmp_path / "data" / "manifest.jsonl").records
     assert records["spacer.com"].warning == "placeholder_tiny" and records["brand.com"].warning is None
 

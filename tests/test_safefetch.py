@@ -19,10 +19,16 @@ from search.similar import _read_file, fetch_image
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
 
 
+class Proxy(list):
+    """The requests a loopback forward proxy received (a list), and its URL."""
+
+    url = ""
+
+
 @pytest.fixture()
-def proxy(monkeypatch) -> Iterator[list[str]]:
+def proxy(monkeypatch) -> Iterator[Proxy]:
     """A forward proxy on loopback serving a few routes by absolute URL; yields the requests it received."""
-    seen: list[str] = []
+    seen = Proxy()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
@@ -63,11 +69,7 @@ def proxy(monkeypatch) -> Iterator[list[str]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    for name in ("http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(name, url)
-    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    seen.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         yield seen
     finally:
@@ -76,14 +78,32 @@ def proxy(monkeypatch) -> Iterator[list[str]]:
 
 
 def test_a_public_name_through_the_proxy_is_fetched(proxy):
-    assert fetch_image("http://logo.test/logo.png") == PNG
-    assert fetch_image("http://redirect.test/fine") == PNG
+    assert fetch_image("http://logo.test/logo.png", proxy=proxy.url) == PNG
+    assert fetch_image("http://redirect.test/fine", proxy=proxy.url) == PNG
+
+
+def test_the_environments_proxy_variables_are_never_read(proxy, monkeypatch):
+    """Only the configuration names a proxy (--proxy / LOGOSIM_PROXY): http_proxy in the environment is not it."""
+    import socket
+
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy.url)
+    asked: list[str] = []
+
+    def no_dns(host, *args, **kwargs):  # no query leaves this machine
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(LogosimError, match="cannot resolve"):
+        fetch_image("http://logo.test/logo.png", timeout=2.0)
+    assert proxy == [] and asked == ["logo.test"]  # resolved here, not handed to the environment's proxy
 
 
 @pytest.mark.parametrize("hop", ["loopback", "metadata", "file"])
 def test_no_redirect_hop_leaves_the_public_web(proxy, hop):
     with pytest.raises(LogosimError, match="not a public address|not an http"):
-        fetch_image(f"http://redirect.test/{hop}")
+        fetch_image(f"http://redirect.test/{hop}", proxy=proxy.url)
     assert proxy == [f"http://redirect.test/{hop}"]  # the hop itself was never requested
 
 
@@ -91,15 +111,13 @@ def test_no_redirect_hop_leaves_the_public_web(proxy, hop):
                                  "http://localhost/x.png", "ftp://logo.test/x.png"])
 def test_internal_urls_are_refused_before_any_request(proxy, url):
     with pytest.raises(LogosimError):
-        fetch_image(url)
+        fetch_image(url, proxy=proxy.url)
     assert proxy == []
 
 
 def test_without_a_proxy_a_name_resolving_inside_is_refused(monkeypatch):
     import socket
 
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
     real = socket.getaddrinfo
     connected: list[object] = []
 
@@ -122,13 +140,13 @@ def real_fail() -> None:
 def test_a_trickling_server_is_cut_at_the_deadline(proxy):
     start = time.monotonic()
     with pytest.raises(LogosimError, match="deadline"):
-        fetch_image("http://slow.test/logo.png", timeout=1.0)
+        fetch_image("http://slow.test/logo.png", timeout=1.0, proxy=proxy.url)
     assert time.monotonic() - start < 3.0
 
 
 def test_an_endless_body_is_cut_at_the_size_cap(proxy):
     with pytest.raises(LogosimError, match="larger than"):
-        fetch_image("http://endless.test/logo.png", max_bytes=2**20)
+        fetch_image("http://endless.test/logo.png", max_bytes=2**20, proxy=proxy.url)
 
 
 def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path):

@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 
 from common.domains import read_domains
 from common.errors import InputError
-from common.manifest import read_manifest
+from common.manifest import ManifestRead, read_manifest
 from convert import MIME_TYPES, magic_format
 from crawler.homepage_cap import HeaderRegion, will_be_cut
 from crawler.items import LogoItem
@@ -115,12 +115,14 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
 
     def __init__(self, domains: str | None = None, force: str | bool = False,
                  on_start: Callable[[int], None] | None = None, todo: list[str] | None = None,
-                 **kwargs: Any) -> None:
+                 manifest: ManifestRead | None = None, **kwargs: Any) -> None:
         """``domains``: the input file (``scrapy crawl logos -a domains=FILE``); ``todo``: the domains to
-        crawl, already planned by the caller (``crawler.runner``, which has read the file and the manifest)."""
+        crawl, already planned by the caller (``crawler.runner``) from the file and ``manifest``, the data
+        folder's manifest as read once for this crawl (the manifest pipeline compacts from it at the end)."""
         super().__init__(**kwargs)
         self.domains_file = Path(domains) if domains else None
         self.todo = todo
+        self.manifest = manifest
         self.force = str(force).lower() in ("1", "true", "yes", "on")
         self.on_start = on_start
         self.pending: set[str] = set()
@@ -154,7 +156,8 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
                            rejected.reason)
         if len(listing.rejected) > 50:
             logger.warning("... and %d more unusable lines", len(listing.rejected) - 50)
-        done = set() if self.force else set(read_manifest(self.data_dir.manifest).records)
+        self.manifest = read_manifest(self.data_dir.manifest)
+        done = set() if self.force else set(self.manifest.records)
         todo = [domain for domain in listing.domains if domain not in done]
         logger.info("%d domains in %s: %d to crawl, %d already in the manifest", len(listing.domains),
                     self.domains_file, len(todo), len(listing.domains) - len(todo))
