@@ -7,7 +7,6 @@ line with exit code 1. Human output goes to stderr through rich; ``--json`` prin
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from rich.table import Table
 
 from common.config import Config
 from common.errors import LogosimError
+from common.text import json_text, printable
 from pipeline import stages
 from pipeline.stages import ClusterOptions, IndexOptions, Reporter, Stage
 
@@ -73,6 +73,11 @@ class ExportFormat(str, Enum):
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the model runs.")]
 
 
+def _safe(text: object) -> str:
+    """Text for rich: control characters escaped (a page, a server or Redis may have written it), markup too."""
+    return escape(printable(text))
+
+
 def _config(data_dir: Path | None = None, **options: Any) -> Config:
     return Config.from_env(data_dir=data_dir, **options)
 
@@ -81,12 +86,12 @@ def _guard(func: Callable[[], Any]) -> Any:
     try:
         return func()
     except LogosimError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {_safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_text(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -102,7 +107,7 @@ class RichReporter(Reporter):
 
             def tick(*, completed: int | None = None, total: int | None = None, advance: int = 0,
                      status: str = "") -> None:
-                progress.update(task, completed=completed, total=total, advance=advance, status=escape(status))
+                progress.update(task, completed=completed, total=total, advance=advance, status=_safe(status))
 
             yield tick
 
@@ -126,7 +131,7 @@ def _print_crawl(report: dict) -> None:
     _counter_table("found by source", report["by_source"])
     _counter_table("not found, by reason", report["by_reason"])
     for rejected in report["rejected_lines"][:20]:
-        err.print(f"  line {rejected['line']}: {escape(repr(rejected['text']))} skipped ({escape(rejected['reason'])})",
+        err.print(f"  line {rejected['line']}: {_safe(repr(rejected['text']))} skipped ({_safe(rejected['reason'])})",
                   highlight=False)
     if report["rejected_total"] > 20:
         err.print(f"  … and {report['rejected_total'] - 20} more unusable lines")
@@ -137,7 +142,7 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
         return
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     for key, value in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(escape(str(key)), str(value))
+        table.add_row(_safe(str(key)), str(value))
     err.print(table)
 
 
@@ -173,9 +178,12 @@ def _explain(config: Config, domain: str, as_json: bool) -> None:
 
 @app.command("import")
 def import_(folder: Annotated[Path, typer.Argument(help="Folder of logo files named <domain>.<ext>")],
-            data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
+            data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
+            follow_symlinks: Annotated[bool, typer.Option(
+                "--follow-symlinks", help="Also import symlinks to files outside the folder.")] = False) -> None:
     """Turn a folder of existing logo files into a data folder, exactly as a crawl would."""
-    summary = _guard(lambda: stages.import_logos(_config(data_dir), folder, force=force, reporter=RichReporter()))
+    summary = _guard(lambda: stages.import_logos(_config(data_dir), folder, force=force,
+                                                 follow_symlinks=follow_symlinks, reporter=RichReporter()))
     if as_json:
         _emit_json(summary.to_dict())
         return
@@ -214,19 +222,19 @@ def _print_groups(result: Any, report_path: Path, limit: int = 15) -> None:
     joined = ", ".join(f"{label} {count}" for label, count in result.joined_by(short=True))
     left_label, left = result.left_out()
     err.print(f"[bold]{len(result.groups)}[/] groups over {sum(len(g) for g in result.groups.values())} domains, "
-              f"{len(result.outliers)} outliers (joined by {escape(joined)}"
-              + (f"; {left} {escape(left_label)}" if left else "") + f") in {result.seconds:.1f} s.")
+              f"{len(result.outliers)} outliers (joined by {_safe(joined)}"
+              + (f"; {left} {_safe(left_label)}" if left else "") + f") in {result.seconds:.1f} s.")
     table = Table(title="largest groups", title_justify="left")
     table.add_column("group", justify="right")
     table.add_column("size", justify="right")
     table.add_column("domains")
     for label, domains in sorted(result.groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]:
         shown = ", ".join(domains[:6]) + (f", … (+{len(domains) - 6})" if len(domains) > 6 else "")
-        table.add_row(str(label), str(len(domains)), escape(shown))
+        table.add_row(str(label), str(len(domains)), _safe(shown))
     err.print(table)
     if result.calibration_line():
-        err.print(escape(result.calibration_line()), highlight=False)
-    err.print(f"report: [bold]{escape(str(report_path))}[/]")
+        err.print(_safe(result.calibration_line()), highlight=False)
+    err.print(f"report: [bold]{_safe(str(report_path))}[/]")
 
 
 @app.command()
@@ -255,16 +263,16 @@ def _evidence_text(evidence: dict | None) -> str:
 
 
 def _print_similar(result: Any) -> None:
-    table = Table(title=f"logos like {escape(result.query)} ({result.kind})", title_justify="left")
+    table = Table(title=f"logos like {_safe(result.query)} ({result.kind})", title_justify="left")
     for name, justify in (("rank", "right"), ("domain", "left"), ("score", "right"), ("group", "right"),
                           ("evidence", "left"), ("in its group by", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rank, n in enumerate(result.results, start=1):
-        table.add_row(str(rank), escape(n.domain), f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster),
-                      escape(_evidence_text(n.evidence) or "embedding only"), escape(_evidence_text(n.group_evidence)))
+        table.add_row(str(rank), _safe(n.domain), f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster),
+                      _safe(_evidence_text(n.evidence) or "embedding only"), _safe(_evidence_text(n.group_evidence)))
     out.print(table) if result.results else err.print("no logo is similar enough")
     if result.warning:
-        err.print(f"note: {escape(result.query)}'s logo is {WARNINGS.get(result.warning, result.warning)}: "
+        err.print(f"note: {_safe(result.query)}'s logo is {WARNINGS.get(result.warning, result.warning)}: "
                   "its neighbours say little about a shared brand")
 
 
@@ -293,7 +301,7 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="Output fi
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url)
     count = _guard(lambda: stages.export(config, out_path, fmt.value))
     _emit_json({"exported": count, "out": str(out_path), "format": fmt.value}) if as_json else \
-        err.print(f"{count} vectors written to {escape(str(out_path))} ({fmt.value})")
+        err.print(f"{count} vectors written to {_safe(str(out_path))} ({fmt.value})")
 
 
 # -- status / run / demo ----------------------------------------------------------------------------------
@@ -311,7 +319,7 @@ def status(data_dir: DataDirOpt = None, collection: CollectionOpt = "logos", qdr
         return
     table = Table(show_header=False, box=None, padding=(0, 2))
     for key, value in info.items():
-        table.add_row(key.replace("_", " "), "-" if value is None else escape(str(value)))
+        table.add_row(key.replace("_", " "), "-" if value is None else _safe(str(value)))
     out.print(table)
 
 
@@ -319,12 +327,12 @@ def _print_frontier(info: dict, as_json: bool) -> None:
     if as_json:
         _emit_json(info)
         return
-    out.print(f"frontier {escape(info['frontier'])} ({info['id'] or 'no list loaded'}): {info['queued']} queued, "
+    out.print(f"frontier {_safe(info['frontier'])} ({info['id'] or 'no list loaded'}): {info['queued']} queued, "
               f"{info['in_flight']} in flight ({info['committing']} being written), {info['done']} done ({info['ok']} ok, {info['no_logo']} no logo, "
               f"{info['failed']} failed), {info['rate']} domains/s", highlight=False)
     table = Table("worker", "done", "failed", "in flight", "domains/s", "last seen (s)", box=None, padding=(0, 2))
     for name, worker in sorted(info["workers"].items()):
-        table.add_row(escape(name), str(worker["done"]), str(worker["failed"]), str(worker["in_flight"]),
+        table.add_row(_safe(name), str(worker["done"]), str(worker["failed"]), str(worker["in_flight"]),
                       str(worker["rate"]), str(worker["last_seen_s"]) + ("" if worker["alive"] else " (gone)"))
     out.print(table)
 
@@ -338,7 +346,13 @@ def merge(folders: Annotated[list[Path], typer.Argument(help="The workers' data 
         _emit_json(summary.to_dict())
         return
     err.print(f"[bold]{summary.domains}[/] domains from {summary.folders} folders ({summary.ok} with a logo, "
-              f"{summary.duplicates} recorded twice, one kept) into {escape(str(_config(data_dir).data_dir))}.")
+              f"{summary.duplicates} recorded twice, one kept) into {_safe(str(_config(data_dir).data_dir))}.")
+    if summary.rejected:
+        err.print(f"{sum(summary.rejected.values())} records refused (not copied):")
+        _counter_table("refused, by reason", summary.rejected)
+        for refused in summary.rejected_records[:20]:
+            err.print(f"  {_safe(refused['folder'])}: {_safe(repr(refused['domain']))} ({_safe(refused['reason'])})",
+                      highlight=False)
 
 
 @app.command()

@@ -9,6 +9,6 @@ below.
 
 from convert.formats import MIME_TYPES, magic_format, parse_data_uri
 from convert.svg import parse_svg
-from convert.topng import MAX_INPUT_BYTES, Converted, to_png
+from convert.topng import MAX_INPUT_BYTES, Converted, check_png, to_png
 
-__all__ = ["MAX_INPUT_BYTES", "MIME_TYPES", "Converted", "magic_format", "parse_data_uri", "parse_svg", "to_png"]
+__all__ = ["MAX_INPUT_BYTES", "MIME_TYPES", "Converted", "check_png", "magic_format", "parse_data_uri", "parse_svg", "to_png"]

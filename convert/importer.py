@@ -19,7 +19,7 @@ SOURCE = "import"
 # Progress statuses: ok / failed (a manifest record was written), skipped (already in the manifest),
 # rejected (no record: the name is not a domain, or a second file for one domain).
 OK_STATUS, FAILED_STATUS, SKIPPED, REJECTED = "ok", "failed", "skipped", "rejected"
-NOT_A_DOMAIN, DUPLICATE = "not_a_domain", "duplicate_domain"
+NOT_A_DOMAIN, DUPLICATE, OUTSIDE = "not_a_domain", "duplicate_domain", "symlink_outside_folder"
 TIMEOUT = "convert_timeout"
 # Extensions stripped from a file name to find its domain; anything else is part of the name
 # ("example.co.uk" has no extension). None of these is a top-level domain.
@@ -72,13 +72,16 @@ def domain_for_file(path: Path) -> str:
 
 def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
                   progress: Callable[[str, str], None] | None = None,
-                  workers: int = DEFAULT_WORKERS, limits: Limits | None = None) -> ImportSummary:
+                  workers: int = DEFAULT_WORKERS, limits: Limits | None = None,
+                  follow_symlinks: bool = False) -> ImportSummary:
     """Convert every file in ``src`` (not recursive, hidden files ignored) into ``data_dir``.
 
     The caller holds the data folder's lock. Domains already in the manifest are skipped unless
     ``force``. ``progress(domain_or_file_name, status)`` is called once per file. Each file converts in a
     worker process within ``limits`` (convert.pool: past the deadline it fails as convert_timeout);
-    ``workers=0`` converts in this process, without a deadline.
+    ``workers=0`` converts in this process, without a deadline. A symlink to a file outside ``src`` is
+    refused (``symlink_outside_folder``: a folder handed over could otherwise make the import read and record
+    any file of this machine) unless ``follow_symlinks``.
     """
     src = Path(src)
     if not src.is_dir():
@@ -87,7 +90,10 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
     known = set() if force else set(read_manifest(data_dir.manifest).records)
     summary = ImportSummary()
     report = progress or (lambda _name, _status: None)
-    jobs = _plan(_list_files(src), known, summary, report)
+    files = _list_files(src)
+    if not follow_symlinks:
+        files = _inside(files, src, summary, report)
+    jobs = _plan(files, known, summary, report)
     # No fsync per record: os.write already survives a killed process, the logo files are fsynced,
     # and close() fsyncs once; an OS crash can only lose records whose domains a re-run redoes.
     with ManifestWriter(data_dir.manifest, fsync=False) as writer:
@@ -101,6 +107,18 @@ def import_folder(src: Path, data_dir: DataDir, *, force: bool = False,
 
 def _list_files(src: Path) -> list[Path]:
     return sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _inside(files: list[Path], src: Path, summary: ImportSummary, report: Callable[[str, str], None]) -> list[Path]:
+    """The files that are what they seem: a symlink counts only when its target lies inside ``src``."""
+    root, kept = src.resolve(), []
+    for path in files:
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            _count(summary, REJECTED, OUTSIDE)
+            report(path.name, REJECTED)
+            continue
+        kept.append(path)
+    return kept
 
 
 def _plan(files: Iterable[Path], known: set[str], summary: ImportSummary,

@@ -239,7 +239,7 @@ def _surface_pixels(surface: Any) -> Image.Image:
     if sys.byteorder != "little":  # rare: let cairo write a PNG and decode it
         out = io.BytesIO()
         surface.write_to_png(out)
-        return Image.open(io.BytesIO(out.getvalue())).convert("RGBA")
+        return Image.open(io.BytesIO(out.getvalue()), formats=["PNG"]).convert("RGBA")
     return Image.frombuffer("RGBA", size, bytes(surface.get_data()), "raw", "BGRa", stride, 1)
 
 

@@ -87,6 +87,27 @@ def to_png(data: bytes, *, max_side: int = 512, min_side: int = 16, keep_placeho
     return Converted(png, image.width, image.height, fmt, hashlib.sha256(png).hexdigest(), warning)
 
 
+def check_png(data: bytes, max_side: int = 512) -> tuple[int, int]:
+    """A logo PNG as logosim writes them, decoded again under the same limits (``merge`` checks a peer's files
+    so): the bytes are a PNG, its headers and pixels within MAX_PIXELS, its sides within ``max_side``; returns
+    (width, height), or raises ConvertError."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise ConvertError("too_large", f"{len(data)} bytes")
+    if magic_format(data) != "png":
+        raise ConvertError("not_an_image", "not a PNG")
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as header:
+            width, height = header.size
+    except Image.DecompressionBombError as exc:
+        raise ConvertError("too_large", str(exc)[:200]) from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's many exception types for bad data
+        raise ConvertError("decode_failed", f"{exc.__class__.__name__}: {exc}"[:200]) from None
+    if max(width, height) > max_side:
+        raise ConvertError("too_large", f"{width}x{height}: larger than a logo ({max_side} px)")
+    decode_raster(data, "png", max_side)
+    return width, height
+
+
 def sniff(data: bytes, depth: int = 0) -> tuple[str, bytes]:
     """(format, payload): the real format, after peeling data:/base64/percent/gzip wrappers."""
     if not data.strip():

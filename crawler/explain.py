@@ -15,6 +15,7 @@ from scrapy.http import Request, Response
 
 from common.domains import normalise_domain
 from common.errors import InputError
+from common.text import printable
 from crawler.items import LogoItem
 from crawler.spiders.logos import LogosSpider, SiteJob, logo_url
 
@@ -31,14 +32,15 @@ class Explanation:
                 "candidates": self.candidates}
 
     def lines(self) -> list[str]:
-        """The human-readable table: one line per candidate, best first."""
-        head = f"{self.domain}: {self.page_url or 'no page'}"
+        """The human-readable table: one line per candidate, best first; what the page wrote (URLs, class names,
+        alt text) with its control characters escaped, so that it cannot act on the terminal."""
+        head = f"{self.domain}: {printable(self.page_url or 'no page')}"
         if self.failure:
-            return [head, f"  no candidates: {self.failure}"]
+            return [head, f"  no candidates: {printable(self.failure)}"]
         lines = [head]
         for row in self.candidates:
-            lines.append(f"  {row['rank']:>2}. {row['score']:6.1f}  {row['source']:<16} {row['url']}")
-            lines.append(f"      {row['detail']}")
+            lines.append(f"  {row['rank']:>2}. {row['score']:6.1f}  {row['source']:<16} {printable(row['url'])}")
+            lines.append(f"      {printable(row['detail'])}")
         return lines
 
 

@@ -46,6 +46,8 @@ from common.errors import LogosimError
 PREFIX = "logosim:"
 UNREACHABLE_REASON = "frontier_unreachable"  # a worker's finish_reason when it refused (crawler.runner raises it)
 LOST_REASON = "frontier_lost"  # a worker's finish_reason when Redis went away mid-crawl (the same)
+INTAKE_REASON = "frontier_intake_failed"  # a worker's finish_reason when taking work from Redis broke (the same)
+NOT_A_DOMAIN = "not_a_domain"  # why a queued entry that is no normalised domain was failed (Frontier.reject)
 # A kill must not hang a worker or a CLI: connecting takes at most CONNECT_TIMEOUT seconds, a command
 # SOCKET_TIMEOUT (loopback answers in well under a millisecond; a LAN in a few).
 CONNECT_TIMEOUT, SOCKET_TIMEOUT = 3.0, 10.0
@@ -215,12 +217,14 @@ class FrontierStatus:
     workers: dict[str, dict[str, Any]]
     rate: float  # domains/s over the workers' recent completions
     committing: int = 0  # of in_flight: records being written (or of a gone worker, until the grace ends)
+    rejected: int = 0  # of the failed: queued entries that were no domain (Frontier.reject)
 
     def to_dict(self) -> dict[str, Any]:
         return {"frontier": self.url, "id": self.id, "queued": self.queued, "in_flight": self.in_flight, "done": self.done,
                 "failed": self.counts.get("failed", 0), "ok": self.counts.get("ok", 0),
                 "no_logo": self.counts.get("no_logo", 0), "duplicate": self.counts.get("duplicate", 0),
-                "committing": self.committing, "rate": round(self.rate, 2), "workers": self.workers}
+                "committing": self.committing, "rejected": self.rejected, "rate": round(self.rate, 2),
+                "workers": self.workers}
 
 
 class Frontier:
@@ -230,7 +234,8 @@ class Frontier:
         self.server = server
         self.url = url
         self.keys = {name: PREFIX + name for name in
-                     ("id", "seen", "queue", "leases", "committing", "owner", "done", "stats", "workers")}
+                     ("id", "seen", "queue", "leases", "committing", "owner", "done", "stats", "workers",
+                      "rejected")}
         self._take = server.register_script(_TAKE)
         self._commit = server.register_script(_COMMIT)
         self._held = server.register_script(_HELD)
@@ -290,7 +295,9 @@ class Frontier:
         now = time.time()
         keys = [self.keys["queue"], self.keys["leases"], self.keys["owner"], self.keys["done"],
                 self.keys["committing"]]
-        return [_text(d) for d in self._take(keys=keys, args=[now, now + lease, count, worker, grace])]
+        # an entry that is not UTF-8 keeps its bytes (surrogate escapes): it is no domain, and reject() fails it
+        return [d.decode("utf-8", "surrogateescape") if isinstance(d, bytes) else str(d)
+                for d in self._take(keys=keys, args=[now, now + lease, count, worker, grace])]
 
     def renew(self, domains: Iterable[str], lease: float) -> None:
         """Push the deadline of leases this worker still holds (XX: a lease already expired stays gone)."""
@@ -311,6 +318,15 @@ class Frontier:
         keys = [self.keys["done"], self.keys["leases"], self.keys["owner"], self.keys["stats"],
                 PREFIX + "worker:" + worker, self.keys["committing"]]
         return bool(self._done(keys=keys, args=[domain, status, time.time()]))
+
+    def reject(self, entry: str, reason: str, worker: str) -> None:
+        """An entry taken from the queue that is not a normalised domain (whoever can write to this Redis wrote
+        it): done as failed, its reason kept in the ``rejected`` hash, never crawled."""
+        raw = entry.encode("utf-8", "surrogateescape")  # the entry as it is stored, whatever its bytes
+        keys = [self.keys["done"], self.keys["leases"], self.keys["owner"], self.keys["stats"],
+                PREFIX + "worker:" + worker, self.keys["committing"]]
+        self._done(keys=keys, args=[raw, "failed", time.time()])
+        self.server.hset(self.keys["rejected"], raw[:1000], reason)
 
     def reconcile(self, worker: str, recorded: dict[str, str]) -> tuple[int, int]:
         """A worker (re)starting on its folder: its committing domains that the folder records (``recorded``,
@@ -368,7 +384,7 @@ class Frontier:
                              "rate": round(worker_rate, 2), "last_seen_s": round(now - float(beat), 1),
                              "alive": alive}
         return FrontierStatus(redact(self.url), self.id(), queued, in_flight, int(self.server.hlen(self.keys["done"])), counts,
-                              workers, rate, committing)
+                              workers, rate, committing, int(self.server.hlen(self.keys["rejected"])))
 
 
 def _text(value: Any) -> str:

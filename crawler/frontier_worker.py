@@ -33,10 +33,18 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.task import LoopingCall, deferLater
 
 from common.datadir import FRONTIER_STATE, read_state, update_state
-from common.domains import read_domains
+from common.domains import normalise_domain, read_domains
 from common.errors import InputError, LogosimError
 from common.manifest import read_manifest
-from crawler.frontier import LOST_REASON, UNREACHABLE_REASON, Frontier, redact, worker_name
+from crawler.frontier import (
+    INTAKE_REASON,
+    LOST_REASON,
+    NOT_A_DOMAIN,
+    UNREACHABLE_REASON,
+    Frontier,
+    redact,
+    worker_name,
+)
 from crawler.items import LogoItem
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 
@@ -136,7 +144,22 @@ class FrontierPipeline:
         self.frontier.mark_known_done(statuses, self.worker)
 
     async def requests(self, spider: Any) -> AsyncIterator[Any]:
-        """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room."""
+        """The worker's start requests: leased domains, batch by batch, as long as Scrapy has room. If taking
+        work breaks, the worker stops (``frontier_intake_failed``, exit 1) instead of idling with its leases."""
+        try:
+            async for request in self._requests(spider):
+                yield request
+        except (CloseSpider, GeneratorExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any bug or bad answer: one line, a non-zero exit
+            stats = self.crawler.stats
+            assert stats is not None
+            message = f"frontier {redact(self.url)}: taking work failed ({type(exc).__name__}: {exc})"[:500]
+            stats.set_value(REFUSAL_STAT, message)
+            logger.error("%s", message, extra={"refusal": True})
+            raise CloseSpider(INTAKE_REASON) from None
+
+    async def _requests(self, spider: Any) -> AsyncIterator[Any]:
         # Imported here: importing the reactor installs one, and Scrapy chooses which.
         from twisted.internet import reactor
 
@@ -167,11 +190,31 @@ class FrontierPipeline:
                 await maybe_deferred_to_future(deferLater(reactor, min(1.0, self.lease / 4), lambda: None))
                 continue
             waiting = False
+            taken = self._domains(taken)
             self.held.update(taken)
             self.crawler.stats.inc_value("logosim/frontier/taken", len(taken))  # type: ignore[union-attr]
             for domain in taken:
                 spider.pending.add(domain)
                 yield spider.home_request(SiteJob.for_domain(domain), priority=0)
+
+    def _domains(self, taken: list[str]) -> list[str]:
+        """The taken entries that are normalised domains, as a line of the input list would be; every other one
+        (a path, a port, a header injection: anyone who can write to this Redis can queue anything) is failed
+        on the frontier with its reason, counted, and never becomes a request or a file name."""
+        assert self.frontier is not None
+        good = []
+        for entry in taken:
+            try:
+                ok = normalise_domain(entry) == entry
+            except ValueError:
+                ok = False
+            if ok:
+                good.append(entry)
+                continue
+            self.frontier.reject(entry, NOT_A_DOMAIN, self.worker)
+            self.crawler.stats.inc_value("logosim/frontier/rejected")  # type: ignore[union-attr]
+            logger.warning("frontier entry %r is not a domain: failed, not crawled", entry[:200])
+        return good
 
     def _lose(self, exc: Exception) -> None:
         """Redis went away mid-crawl: one error line, then the spider closes (``frontier_lost``)."""

@@ -4,9 +4,10 @@ Scrapy cancels a download whose Content-Length exceeds DOWNLOAD_MAXSIZE before r
 homepage with its logo in the first kilobytes was refused as ``homepage_too_large``. For homepage requests
 this middleware lifts that per-request limit on the way to the downloader; the spider's ``bytes_received``
 handler (``LogosSpider.truncate_homepage``) stops the body at LOGOSIM_HOMEPAGE_MAXSIZE, which bounds the
-bytes read whatever the server declares or streams. On the way back the limit is restored before
-HttpCompressionMiddleware (590) decodes the body, so a compressed page still cannot inflate past
-DOWNLOAD_MAXSIZE. Ordered at 595: after compression's request hook, before its response hook.
+bytes read whatever the server declares or streams. On the way back the limit is restored and a compressed
+page is decoded here, to at most the cap of its decoded bytes (``decoded_prefix``), before
+HttpCompressionMiddleware (590) would inflate it whole. Ordered at 595: after compression's request hook,
+before its response hook.
 
 A page that will be cut anyway (its declared, uncompressed Content-Length is above the cap) is cut where
 nothing more is needed instead of at the cap: ``HeaderRegion`` watches its bytes for the start of the main
@@ -23,38 +24,61 @@ from __future__ import annotations
 
 import logging
 import re
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
+from scrapy.responsetypes import responsetypes
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 _SAVED = "_logosim_maxsize"
 MAIN_START = re.compile(rb"<main[\s>/]", re.I)
+_INFLATE_CHUNK = 64 * 1024  # compressed bytes inflated at a time
 _OVERLAP = 5  # bytes of the previous chunk searched again: a tag split between two chunks
 
 
 class HeaderRegion:
     """The received bytes of one oversized homepage, until its main content starts (at most the cap: the
-    spider stops there anyway). The check parses them once, in the reactor thread: a page over the cap is rare
-    (7 in 600 on the fixture web), and the parse costs less than reading on to the cap."""
+    spider stops there anyway). Those bytes are checked once, in the reactor's thread pool under the extraction
+    deadline (never in the reactor's own thread: a page's parse must not stall every download); the download
+    stops at the first chunk after the check said yes, and reads on to the cap when it said no or failed."""
 
-    def __init__(self, url: str, domain: str) -> None:
-        self.url, self.domain = url, domain
+    def __init__(self, url: str, domain: str, deadline_s: float | None = None,
+                 run: Callable[..., Any] = deferToThread) -> None:
+        """``run(fn, *args)``: where the check runs (a Deferred of its result; or the result itself)."""
+        self.url, self.domain, self.deadline_s, self.run = url, domain, deadline_s, run
         self.buffer: bytearray | None = bytearray()
+        self.verdict: bool | None = None  # None: not checked yet, or the check is still running
 
     def feed(self, data: bytes) -> bool:
-        """True when the main content has started and the bytes before it show a header-tier logo (checked once:
-        a page without one reads on to the cap)."""
-        if self.buffer is None:
-            return False
+        """True once the main content has started and the bytes before it showed a header-tier logo."""
+        if self.verdict is not None or self.buffer is None:
+            return bool(self.verdict)
         start = max(0, len(self.buffer) - _OVERLAP)
         self.buffer += data
         match = MAIN_START.search(self.buffer, start)
         if match is None:
             return False
         head, self.buffer = bytes(self.buffer[: match.start()]), None
-        return shows_header_logo(head, self.url, self.domain)
+        from crawler.extract import run_within
+
+        checked = self.run(run_within, self.deadline_s, shows_header_logo, head, self.url, self.domain)
+        if isinstance(checked, Deferred):
+            checked.addCallbacks(self._decided, self._undecided)
+        else:
+            self._decided(checked)
+        return bool(self.verdict)
+
+    def _decided(self, shown: bool) -> None:
+        self.verdict = bool(shown)
+
+    def _undecided(self, failure: Failure) -> None:
+        self.verdict = False  # an extraction that failed or timed out: read on to the cap
 
 
 def shows_header_logo(html: bytes, url: str, domain: str) -> bool:
@@ -99,15 +123,49 @@ def will_be_cut(headers: Any, body_length: object, maxsize: int) -> bool:
     return isinstance(body_length, int) and body_length > maxsize and encoding == b"identity"
 
 
+def decoded_prefix(body: bytes, encoding: bytes, limit: int) -> bytes | None:
+    """The first ``limit`` bytes of ``body`` decoded from one Content-Encoding (gzip, deflate, br), never
+    inflating more than that; a stream cut short (the page cap cut it) or corrupt later on gives what came
+    before. None for an encoding decoded elsewhere (HttpCompressionMiddleware, bounded by DOWNLOAD_MAXSIZE)."""
+    encoding = encoding.strip().lower()
+    if encoding in (b"gzip", b"x-gzip"):
+        return _inflate_prefix(body, 16 + zlib.MAX_WBITS, limit)
+    if encoding == b"deflate":  # zlib-wrapped as the standard says, or raw as some servers send it
+        return _inflate_prefix(body, zlib.MAX_WBITS, limit) if body[:1] == b"\x78" \
+            else _inflate_prefix(body, -zlib.MAX_WBITS, limit)
+    if encoding == b"br":
+        import brotli
+
+        try:
+            return bytes(brotli.Decompressor().process(body, output_buffer_limit=limit)[:limit])
+        except brotli.error:
+            return b""
+    return None
+
+
+def _inflate_prefix(body: bytes, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    out = bytearray()
+    try:
+        for start in range(0, len(body), _INFLATE_CHUNK):
+            out += inflater.decompress(body[start:start + _INFLATE_CHUNK], limit - len(out))
+            if len(out) >= limit:
+                break
+    except zlib.error:
+        pass  # what came before the damage
+    return bytes(out[:limit])
+
+
 class HomepageCapMiddleware:
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, homepage_maxsize: int) -> None:
         self.maxsize = maxsize
+        self.homepage_maxsize = homepage_maxsize
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HomepageCapMiddleware:
         if not abort_stopped_downloads():
             logger.warning("Scrapy's response reader changed: a stopped homepage is closed, not aborted")
-        return cls(crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        return cls(crawler.settings.getint("DOWNLOAD_MAXSIZE"), crawler.settings.getint("LOGOSIM_HOMEPAGE_MAXSIZE"))
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         if request.meta.get("homepage"):
@@ -115,9 +173,24 @@ class HomepageCapMiddleware:
             request.meta["download_maxsize"] = 0  # no declared-length refusal: truncate_homepage bounds the read
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
-        if _SAVED in request.meta:
-            request.meta["download_maxsize"] = request.meta.pop(_SAVED)
-        return response
+        """A compressed homepage is decoded here to at most the page cap (the cap counts the page's own bytes, not
+        the compressed ones: a gzip page of 2 MiB inflates to 10 MiB and more); HttpCompressionMiddleware then
+        finds nothing left to decode. Another encoding, or several, is left to it, bounded by the cap."""
+        if _SAVED not in request.meta:
+            return response
+        request.meta["download_maxsize"] = request.meta.pop(_SAVED)
+        encodings = response.headers.getlist(b"Content-Encoding")
+        if not encodings:
+            return response
+        decoded = decoded_prefix(response.body, encodings[0], self.homepage_maxsize) if len(encodings) == 1 else None
+        if decoded is None:
+            request.meta["download_maxsize"] = min(request.meta["download_maxsize"] or self.maxsize,
+                                                   self.homepage_maxsize)
+            return response
+        headers = response.headers.copy()
+        del headers[b"Content-Encoding"]
+        respcls = responsetypes.from_args(headers=headers, url=response.url, body=decoded)
+        return response.replace(cls=respcls, body=decoded, headers=headers)
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> None:
         if _SAVED in request.meta:

@@ -14,7 +14,7 @@ from common.datadir import DataDir
 from common.domains import Rejected, read_domains
 from common.errors import InputError, LogosimError
 from common.manifest import FAILED, NO_LOGO, OK, ManifestRecord, read_manifest
-from crawler.frontier import LOST_REASON, UNREACHABLE_REASON
+from crawler.frontier import INTAKE_REASON, LOST_REASON, UNREACHABLE_REASON
 from crawler.pipelines import REFUSAL_STAT
 
 
@@ -110,7 +110,7 @@ def _not_a_refusal(record: logging.LogRecord) -> bool:
 
 # Finish reasons of a crawl that refused or stopped for a reason its user must act on (_raise_refusal maps
 # each to its error; `scrapy crawl logos` exits 1 on them: crawler/commands/crawl.py).
-REFUSAL_REASONS = frozenset({"input_error", UNREACHABLE_REASON, LOST_REASON})
+REFUSAL_REASONS = frozenset({"input_error", UNREACHABLE_REASON, LOST_REASON, INTAKE_REASON})
 
 
 def _raise_refusal(crawler: Any) -> None:
@@ -120,7 +120,7 @@ def _raise_refusal(crawler: Any) -> None:
     message = stats.get_value(REFUSAL_STAT) if stats else None
     if reason == "input_error":
         raise InputError(message or "unusable domain list")
-    if reason in (UNREACHABLE_REASON, LOST_REASON):
+    if reason in (UNREACHABLE_REASON, LOST_REASON, INTAKE_REASON):
         raise LogosimError(message or "the frontier is not reachable")
 
 

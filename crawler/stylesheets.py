@@ -40,10 +40,15 @@ class StylesheetStage:
         best = candidates[0].score if candidates else 0.0
         if not self.max_stylesheets or best >= self.stylesheet_below:
             return None
-        from crawler.extract import sheets_to_read
+        from crawler.extract import ExtractTimeout, run_within, sheets_to_read
 
-        sheets = await maybe_deferred_to_future(deferToThread(
-            sheets_to_read, response.body, response.url, job.domain, best, encoding=response.encoding))
+        try:
+            sheets = await maybe_deferred_to_future(deferToThread(
+                run_within, self.extract_deadline, sheets_to_read, response.body, response.url, job.domain, best,  # type: ignore[attr-defined]
+                encoding=response.encoding))
+        except ExtractTimeout:
+            self.crawler.stats.inc_value("logosim/extract_timeout")  # type: ignore[attr-defined]
+            return None
         if not sheets:
             return None
         stage = {"sheets": sheets[: self.max_stylesheets], "page": (response.body, response.url, response.encoding)}
@@ -57,17 +62,21 @@ class StylesheetStage:
                        dont_filter=True, priority=PRIORITY_STYLESHEET)
 
     async def parse_stylesheet(self, response: Response) -> Iterable[Any]:
-        from crawler.extract import css_candidates
+        from crawler.extract import ExtractTimeout, css_candidates, run_within
 
         job, stage = response.meta["job"], response.meta[_STAGE]
         self.crawler.stats.inc_value("logosim/stylesheets_read")  # type: ignore[attr-defined]
         if isinstance(response, TextResponse) and response.status == 200:
             try:
                 body, page_url, encoding = stage["page"]
+                # decoded in the thread (WHATWG labels only: common.encodings), never in the reactor's
                 found = await maybe_deferred_to_future(deferToThread(
-                    css_candidates, response.text, response.url, body, page_url, job.domain, encoding))
+                    run_within, self.extract_deadline, css_candidates, response.body, response.url, body, page_url,  # type: ignore[attr-defined]
+                    job.domain, encoding, css_encoding=response.encoding))
                 if found:
                     job.candidates = sorted(job.candidates + found, key=lambda c: -c.score)
+            except ExtractTimeout:
+                self.crawler.stats.inc_value("logosim/extract_timeout")  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - a bad sheet costs only its own candidates
                 self.logger.exception("stylesheet %s", response.url)  # type: ignore[attr-defined]
         return self._after_sheet(job, stage)

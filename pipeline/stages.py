@@ -130,7 +130,8 @@ def explain(config: Config, domain: str) -> Explanation:
     return explain_site(domain, crawl_settings(config))
 
 
-def import_logos(config: Config, folder: Path, *, force: bool = False, reporter: Reporter = SILENT) -> ImportSummary:
+def import_logos(config: Config, folder: Path, *, force: bool = False, follow_symlinks: bool = False,
+                 reporter: Reporter = SILENT) -> ImportSummary:
     """A folder of ``<domain>.<ext>`` files -> the same logos/ and manifest a crawl writes."""
     from convert.importer import import_folder
 
@@ -138,7 +139,7 @@ def import_logos(config: Config, folder: Path, *, force: bool = False, reporter:
         raise LogosimError(f"not a folder: {folder}")
     with _held(config, "import") as data, reporter.task("import") as tick:
         tick(total=sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
-        summary = import_folder(folder, data, force=force,
+        summary = import_folder(folder, data, force=force, follow_symlinks=follow_symlinks,
                                 progress=lambda domain, status: tick(advance=1, status=domain))
         update_state(data, "crawl", finished_at=now_iso(), input=str(folder), total=summary.total)
     return summary

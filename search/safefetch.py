@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from urllib.parse import urljoin, urlsplit
 
@@ -28,25 +29,61 @@ class FetchError(Exception):
 
 def fetch(url: str, *, timeout: float, max_bytes: int, headers: dict[str, str] | None = None,
           allow_private: bool = False, proxy: str | None = None) -> bytes:
-    """``proxy``: a forward proxy for every hop (http:// URLs as absolute requests, https:// through CONNECT)."""
+    """``proxy``: a forward proxy for every hop (http:// URLs as absolute requests, https:// through CONNECT).
+    ``timeout`` bounds the whole exchange, every hop's connect, headers and body together."""
     deadline = time.monotonic() + timeout
-    for _ in range(MAX_REDIRECTS + 1):
-        conn, target = _connect(url, deadline, allow_private, proxy)
-        try:
-            conn.request("GET", target, headers={"Connection": "close", **(headers or {})})
-            response = conn.getresponse()
-            location = response.getheader("Location")
-            if response.status in (301, 302, 303, 307, 308) and location:
-                url = urljoin(url, location)
-                continue
-            if response.status != 200:
-                raise FetchError(f"HTTP {response.status}")
-            return _read(conn, response, deadline, max_bytes)
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchError(str(exc) or type(exc).__name__) from None
-        finally:
-            conn.close()
+    with _Watchdog(deadline) as watchdog:
+        for _ in range(MAX_REDIRECTS + 1):
+            conn, target = _connect(url, deadline, allow_private, proxy)
+            watchdog.conn = conn
+            try:
+                conn.request("GET", target, headers={"Connection": "close", **(headers or {})})
+                response = conn.getresponse()
+                location = response.getheader("Location")
+                if response.status in (301, 302, 303, 307, 308) and location:
+                    url = urljoin(url, location)
+                    continue
+                if response.status != 200:
+                    raise FetchError(f"HTTP {response.status}")
+                body = _read(conn, response, deadline, max_bytes)
+                if watchdog.fired:  # the shut socket read as the end of the body
+                    raise FetchError("no complete answer within the deadline")
+                return body
+            except (OSError, http.client.HTTPException) as exc:
+                if watchdog.fired:
+                    raise FetchError("no complete answer within the deadline") from None
+                raise FetchError(str(exc) or type(exc).__name__) from None
+            finally:
+                conn.close()
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+class _Watchdog:
+    """Shuts the connection's socket down when the deadline passes. A socket timeout bounds each read, not the
+    exchange: a server dripping its headers a byte every 2 s answers every read in time, and http.client reads
+    headers with no hook between reads; the shut socket ends the blocked read at once."""
+
+    def __init__(self, deadline: float) -> None:
+        self.conn: http.client.HTTPConnection | None = None
+        self.fired = False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(self.conn, "kept", None) or getattr(self.conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
 
 
 def _connect(url: str, deadline: float, allow_private: bool, proxy: str | None) -> tuple[_KeptHTTP | _KeptHTTPS, str]:

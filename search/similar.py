@@ -16,6 +16,7 @@ import numpy as np
 
 from common.domains import normalise_domain
 from common.errors import ConvertError, LogosimError
+from convert.pool import ConvertPool, Limits
 from indexer.store import LogoStore, StoredPoint
 from indexer.weights import Weights
 from search import tiers
@@ -27,6 +28,9 @@ FETCH_TIMEOUT_S = 10.0
 FETCH_MAX_BYTES = 10 * 2**20
 USER_AGENT = "logosim-similar/0.1"
 SPELLINGS = 3
+# An image query converts under the crawl's deadline and CPU limit, and a tighter address space: the whole real
+# corpus (3,318 logos) peaks at 362 MB in one worker.
+QUERY_LIMITS = Limits(deadline_s=5.0, cpu_s=8, memory_bytes=768 * 2**20)
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".bmp", ".avif", ".svgz")
 
 
@@ -164,11 +168,13 @@ def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: E
     from convert import to_png
     from indexer.features import features
 
-    try:
-        png = to_png(data).png
-    except ConvertError as exc:
-        raise LogosimError(f"the query is not a usable logo image ({exc})") from None
-    with Image.open(io.BytesIO(png)) as image:
+    # converted as the crawl converts: in a worker process killed past its deadline, under a memory limit
+    with ConvertPool(1, QUERY_LIMITS) as pool:
+        outcome = pool.call(to_png, data)
+    if isinstance(outcome, ConvertError):
+        raise LogosimError(f"the query is not a usable logo image ({outcome})")
+    png = outcome.png
+    with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
         image.load()
         logo = image.convert("RGBA")
     embedder = _embedder(store, embedder_factory, weights)

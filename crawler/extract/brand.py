@@ -35,6 +35,7 @@ CONFIRMING_SOURCES = frozenset({"jsonld", "img", "svg_inline", "css_background",
 
 _EMBEDDED_URL = re.compile(r"(?:https?:|https?%3a)(?://|%2f%2f).+", re.I)
 _SIZE_SUFFIX = re.compile(r"(?:[-_.@]?(?:\d{1,4}x\d{1,4}|\d{1,4}[wh]|[1-4]x|small|large|retina)|[-_.@]\d{2,4})+$")
+SUFFIX_WINDOW = 32  # characters at the end of a file name searched for a size suffix ("-300x80@2x": 10)
 _URL_PARAMS = ("url", "src", "image", "img", "u", "file", "name")
 
 # Known tracking hosts (suffix match) and endpoints (a whole last path segment): what a tracker *is*.
@@ -87,7 +88,9 @@ def file_key(url: str | None) -> str:
         return ""
     name = urlsplit(inner_url(url)).path.rsplit("/", 1)[-1].lower()
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    stem = _SIZE_SUFFIX.sub("", stem)
+    # the suffix regex backtracks on long runs of its own pieces ("1x1x1x..."): a size suffix is short
+    head, tail = stem[:-SUFFIX_WINDOW], stem[-SUFFIX_WINDOW:]
+    stem = head + _SIZE_SUFFIX.sub("", tail)
     return stem if len(stem) >= 3 else ""
 
 

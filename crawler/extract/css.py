@@ -14,16 +14,12 @@ from urllib.parse import urlsplit
 from cssselect import SelectorError
 from lxml import etree
 
+from common.encodings import whatwg_codec
+from crawler.extract.budget import checkpoint
 from crawler.extract.candidates import Candidate, scored_elements
+from crawler.extract.cssscan import background_url, rules, without_comments
 from crawler.extract.dom import Page, parse_page, resolve_url
-from crawler.extract.elements import (
-    _CSS_BG_URL,
-    _CSS_COMMENT,
-    _CSS_RULE,
-    Found,
-    _found,
-    _logo_selector,
-)
+from crawler.extract.elements import Found, _found, _logo_selector
 from crawler.extract.signals import (
     LOGO_SIGNALS,
     SiteSignals,
@@ -33,7 +29,7 @@ from crawler.extract.signals import (
     src_features,
 )
 
-_PSEUDO = re.compile(r"::?[\w-]+(?:\([^)]*\))?")
+_PSEUDO = re.compile(r"::?[\w-]+(?:\([^()]*\))?")
 MAX_HEAD = 512 * 1024  # a <head> longer than this (inline scripts and styles) is read this far
 MAX_RULES = 500  # background-image rules matched per sheet (each is one selector query over the page)
 PICTURES = ("img", "svg", "picture", "object", "embed")  # an element holding one shows a picture of its own
@@ -71,6 +67,7 @@ def paintable_elements(page: Page, site: SiteSignals) -> list[etree._Element]:
     text wordmark unless its own name says logo or brand."""
     out = []
     for el in page.root.iter(etree.Element):
+        checkpoint()
         if el.tag in PICTURES:
             continue
         named = _logo_selector(_selector_of(el)) or "logo" in (el.get("itemprop") or "").lower()
@@ -132,19 +129,22 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, host[4:] if host.startswith("www.") else host
 
 
-def css_candidates(css: str, css_url: str, html: str | bytes, page_url: str, domain: str,
-                   encoding: str | None = None) -> list[Candidate]:
-    """Scored candidates for the background images the sheet gives to the page's logo elements."""
-    rules = [(sel, body) for sel, body in _CSS_RULE.findall(_CSS_COMMENT.sub("", css))
-             if _CSS_BG_URL.search(body)][:MAX_RULES]
-    if not rules:
+def css_candidates(css: str | bytes, css_url: str, html: str | bytes, page_url: str, domain: str,
+                   encoding: str | None = None, css_encoding: str | None = None) -> list[Candidate]:
+    """Scored candidates for the background images the sheet gives to the page's logo elements. A sheet's bytes
+    are decoded with ``css_encoding`` when it is a web encoding (common.encodings), else as UTF-8."""
+    if isinstance(css, bytes):
+        css = css.decode(whatwg_codec(css_encoding) or "utf-8", errors="replace")
+    painted = [(selector, url) for selector, body in rules(without_comments(css))
+               if (url := background_url(body)) is not None][:MAX_RULES]
+    if not painted:
         return []
     page = parse_page(html, page_url, domain, encoding)
     site = SiteSignals.of(page)
     found: list[Found] = []
-    for selector_text, body in rules:
-        match = _CSS_BG_URL.search(body)
-        ref = resolve_url(match.group(2), css_url) if match else None
+    for selector_text, url in painted:
+        checkpoint()
+        ref = resolve_url(url, css_url)
         if ref is None:
             continue
         for selector in selector_text.split(","):

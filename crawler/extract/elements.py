@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from crawler.extract.budget import checkpoint
+from crawler.extract.cssscan import background_url, rules, without_comments
 from crawler.extract.dom import (
     Page,
     decode_data_uri,
@@ -41,9 +43,6 @@ _PLACEHOLDER_NAME = re.compile(
     r"|img|image|\d+x\d+)[-_.]?)+\.(?:gif|png|svg|jpe?g|webp)$"
 )
 _SVG_DRAWS = re.compile(rb"<(path|rect|circle|ellipse|line|polyline|polygon|image|text|use|g)\b", re.I)
-_CSS_BG_URL = re.compile(r"background(?:-image)?\s*:[^;{}]*?url\(\s*(['\"]?)(.*?)\1\s*\)", re.I | re.S)
-_CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 
 
 @dataclass
@@ -62,6 +61,7 @@ def html_elements(page: Page, site: SiteSignals) -> list[Found]:
     """Logo-ish elements in document order (the order bonus depends on it)."""
     out: list[Found] = []
     for el in page.root.iter(etree.Element):
+        checkpoint()
         tag = el.tag if isinstance(el.tag, str) else ""
         if tag in ("img", "object", "embed"):
             item = _img_element(el, page, site)
@@ -184,8 +184,7 @@ def _tiny_svg(el: etree._Element) -> bool:
 
 
 def _background_element(el: etree._Element, page: Page, site: SiteSignals) -> Found | None:
-    match = _CSS_BG_URL.search(el.get("style") or "")
-    raw = match.group(2) if match else next((el.get(a) for a in LAZY_BACKGROUNDS if el.get(a)), None)
+    raw = background_url(el.get("style") or "") or next((el.get(a) for a in LAZY_BACKGROUNDS if el.get(a)), None)
     ref = resolve_url(raw, page.base)
     if ref is None:
         return None
@@ -199,13 +198,15 @@ def style_rule_elements(page: Page, site: SiteSignals) -> list[Found]:
     """``<style>`` rules whose selector names a logo class/id and set a background image."""
     out = []
     for style in page.root.iter("style"):
-        css = _CSS_COMMENT.sub("", style.text or "")
-        for selector, body in _CSS_RULE.findall(css):
-            selector = " ".join(selector.split()).lower()
-            match = _CSS_BG_URL.search(body)
-            if not match or not _logo_selector(selector):
+        for selector, body in rules(without_comments(style.text or "")):
+            checkpoint()
+            url = background_url(body)
+            if url is None:
                 continue
-            ref = resolve_url(match.group(2), page.base)
+            selector = " ".join(selector.split()).lower()
+            if not _logo_selector(selector):
+                continue
+            ref = resolve_url(url, page.base)
             if ref is None:
                 continue
             features = {"logo_near"} | src_features(ref, site)

@@ -8,6 +8,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from common.errors import ConvertError
+from crawler.extract.budget import checkpoint
 from crawler.extract.svg_repair import repair_inline
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -37,7 +38,7 @@ _SVG_ATTRS = {name.lower(): name for name in (
 _PAINTED = frozenset({"path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "use", "image"})
 _NOT_RENDERED = frozenset({"defs", "symbol", "clipPath", "mask", "pattern", "marker", "linearGradient",
                            "radialGradient", "filter", "style", "title", "desc", "metadata", "script"})
-_URL_REF = re.compile(r"url\(\s*['\"]?#([^'\")\s]+)['\"]?\s*\)")
+_URL_REF = re.compile(r"url\(\s*['\"]?#([^'\"()\s]+)['\"]?\s*\)")  # no "(" in the id: no backtracking
 _ABSOLUTE_LENGTH = re.compile(r"^\s*\d+(\.\d+)?\s*(px)?\s*$")
 _HREF_NAMES = (f"{{{XLINK_NS}}}href", "href")
 # Our own serialisation, read back: no entities, no network, nothing to recover.
@@ -188,6 +189,7 @@ def _pull_references(svg: etree._Element, root: etree._Element) -> None:
 def _references(el: etree._Element) -> set[str]:
     refs = set()
     for node in el.iter():
+        checkpoint()
         if not isinstance(node.tag, str):
             continue
         for name, value in node.attrib.items():

@@ -10,6 +10,8 @@ from typing import Any
 
 from lxml import etree
 
+from crawler.extract.budget import checkpoint
+
 # How much a JSON-LD logo is trusted depends on whose logo it is (the key path that led to it).
 SCORE_SITE_ORG = 100.0  # Organization/Brand/LocalBusiness/WebSite... at top level or in @graph
 SCORE_PUBLISHER = 96.0  # publisher.logo: on a homepage, the site's own publisher
@@ -30,7 +32,8 @@ _LOGO_PATTERN = re.compile(
 )
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_HTML_COMMENT = re.compile(r"<!--[^{}]*?-->")  # a whole comment that wraps no JSON
+_HTML_COMMENT = re.compile(r"<!--(?:[^{}<-]|<(?!!--)|-(?!->))*-->")  # a whole comment that wraps no JSON (no backtracking: a
+# comment is read once, and an unclosed one stops at the next "<!--")
 _COMMENT_MARKER = re.compile(r"<!--|-->")  # old-style hiding: <!-- {json} -->
 _CDATA = re.compile(r"<!\[CDATA\[|\]\]>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -48,6 +51,7 @@ def jsonld_logos(root: etree._Element) -> list[JsonLdLogo]:
     found: list[JsonLdLogo] = []
     parsed: list[Any] = []
     for index, text in enumerate(_blocks(root)):
+        checkpoint()
         docs = loads_lenient(text)
         if docs is None:
             found.extend(JsonLdLogo(u, SCORE_REPAIRED_TEXT, f"JSON-LD block {index}: pattern in unparsable JSON")
@@ -79,7 +83,7 @@ def loads_lenient(text: str) -> list[Any] | None:
 def _repair(text: str) -> str:
     text = _CDATA.sub("", _COMMENT_MARKER.sub("", _HTML_COMMENT.sub("", text)))
     text = _BLOCK_COMMENT.sub("", text)
-    text = re.sub(r"(?m)^\s*//.*$", "", text)  # whole-line // comments only: URLs contain //
+    text = re.sub(r"(?m)^[ \t]*//.*$", "", text)  # whole-line // comments only: URLs contain //
     text = _CONTROL.sub(" ", text)
     return _TRAILING_COMMA.sub(r"\1", text)
 

@@ -71,6 +71,7 @@ STATE_FLAGS = frozenset({"has", "is", "no", "with", "not", "can"})
 # slugs and ids (article titles, 'hs-content-path-en-blog-...-social-data-...', 'cite_ref-...', UUIDs), whose
 # words say nothing about the block: one such slug made audiense's header logo a "social" distractor.
 MAX_NAME_PARTS = 8
+MAX_TITLE = 200  # characters of a <title>'s start and of its end read for the site's name
 TITLE_SPLIT = re.compile(r"\s+[-:/]\s+|\s*[|–—·•»«]\s*")
 
 
@@ -114,6 +115,8 @@ def domain_label(domain: str) -> str:
 
 def title_name(title: str, label: str) -> str:
     """The part of a <title> that names the site: the one matching the domain, else skip 'Home', else first."""
+    # a site's name sits at a title's start or end; the split backtracks on long runs of spaces
+    title = title if len(title) <= 2 * MAX_TITLE else f"{title[:MAX_TITLE]} | {title[-MAX_TITLE:]}"
     parts = [p.strip() for p in TITLE_SPLIT.split(title) if p.strip()]
     if not parts:
         return ""

@@ -136,6 +136,7 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         spider.stop_at_main = settings.getbool("LOGOSIM_HOMEPAGE_STOP_AT_MAIN")
         spider.max_candidates = settings.getint("LOGOSIM_MAX_CANDIDATES")
         spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES")
+        spider.extract_deadline = settings.getfloat("LOGOSIM_EXTRACT_DEADLINE")
         spider.init_stylesheets(settings)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
@@ -194,7 +195,8 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
                                  spider: scrapy.Spider) -> None:
         """A homepage that will be cut anyway is watched for its header region's end (crawler.homepage_cap)."""
         if request.meta.get("homepage") and will_be_cut(headers, body_length, self.homepage_maxsize):
-            request.meta[_REGION] = (id(request), HeaderRegion(request.url, request.meta["job"].domain))
+            request.meta[_REGION] = (id(request), HeaderRegion(request.url, request.meta["job"].domain,
+                                                               self.extract_deadline))
 
     def truncate_homepage(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
         """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top; of a page
@@ -220,11 +222,15 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         job: SiteJob = response.meta["job"]
         if not isinstance(response, TextResponse):
             return [self.finish(job, LogoItem.no_logo(job.domain, "not_html"))]
-        from crawler.extract import find_candidates, meta_refresh_url
+        from crawler.extract import ExtractTimeout, find_candidates, meta_refresh_url, run_within
 
         body, encoding = response.body, response.encoding
-        candidates = await maybe_deferred_to_future(
-            deferToThread(find_candidates, body, response.url, job.domain, encoding=encoding))
+        try:
+            candidates = await maybe_deferred_to_future(deferToThread(
+                run_within, self.extract_deadline, find_candidates, body, response.url, job.domain, encoding=encoding))
+        except ExtractTimeout:
+            self.crawler.stats.inc_value("logosim/extract_timeout")
+            return [self.finish(job, LogoItem.no_logo(job.domain, "extract_timeout"))]
         if not candidates or all(c.source == "favicon" for c in candidates):
             target = meta_refresh_url(body, response.url)
             if target and job.refreshes < self.max_refreshes:
@@ -309,10 +315,15 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
 
     @_guarded
     async def parse_manifest(self, response: Response) -> Iterable[Any]:
-        from crawler.extract import icons_from_manifest
+        from crawler.extract import ExtractTimeout, icons_from_manifest, run_within
 
         job: SiteJob = response.meta["job"]
-        icons = icons_from_manifest(response.body, response.url)
+        try:  # parsed in the thread pool under the extraction deadline, like a page
+            icons = await maybe_deferred_to_future(deferToThread(
+                run_within, self.extract_deadline, icons_from_manifest, response.body, response.url))
+        except ExtractTimeout:
+            self.crawler.stats.inc_value("logosim/extract_timeout")
+            icons = []
         job.attempts -= 1  # the manifest itself is not a logo: its icons get the attempt
         job.candidates[:0] = icons
         job.last_reason = job.last_reason if icons else "manifest_without_icons"
