@@ -111,10 +111,11 @@ def test_every_outcome_is_counted(crawled):
 
 def test_only_a_page_with_an_element_to_paint_reads_its_stylesheets(web, crawled):
     """Every fixture page links /css/site.css; below the header tier, the text-wordmark pages (apple_touch,
-    manifest, og_only, ...) have nothing a sheet could paint, and only css_external's empty home link does."""
-    painted = [d for d, t in web.truth.items() if t.kind == "css_external"]
-    assert len(painted) == 1
-    assert "'logosim/stylesheets_read': 1," in crawled[2].stderr
+    manifest, og_only, ...) have nothing a sheet could paint, and only the empty home links of css_external and
+    of the two sheet traps (fixtureweb.pagekinds) do."""
+    painted = [d for d, t in web.truth.items() if t.kind in ("css_external", "trap_css_sheet", "trap_punycode_css")]
+    assert len(painted) == 3
+    assert "'logosim/stylesheets_read': 3," in crawled[2].stderr
 
 
 def test_resume_skips_done_domains_and_force_redoes(web, crawled, tmp_path):

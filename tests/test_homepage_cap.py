@@ -59,21 +59,29 @@ def proxy():
     yield from _serve(GzipWeb())
 
 
-def crawl(proxy: str, tmp_path: Path, maxsize: int) -> dict:
+def crawl(proxy: str, tmp_path: Path, maxsize: int, *extra: str) -> dict:
     domains = tmp_path / "domains.txt"
     domains.write_text("bomb.test\n", encoding="utf-8")
     env = {**os.environ, "http_proxy": proxy, "https_proxy": proxy, "no_proxy": "", "NO_PROXY": "",
            "LOGOSIM_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "scrapy.cmdline", "crawl", "logos", "-a", f"domains={domains}",
-           "-s", f"DOWNLOAD_MAXSIZE={maxsize}", "-s", "LOG_LEVEL=WARNING"]
+           "-s", f"DOWNLOAD_MAXSIZE={maxsize}", "-s", "LOG_LEVEL=WARNING", *extra]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return read_manifest(tmp_path / "data" / "manifest.jsonl").records
 
 
-def test_a_compressed_homepage_still_cannot_inflate_past_download_maxsize(proxy: str, tmp_path: Path) -> None:
-    record = crawl(proxy, tmp_path, maxsize=1024 * 1024)["bomb.test"]
-    assert (record.status, record.reason) == ("failed", "homepage_too_large")
+def test_a_compressed_homepage_inflates_only_to_the_page_cap(proxy: str, tmp_path: Path) -> None:
+    """3 MB of HTML in a few kB of gzip: decoded up to LOGOSIM_HOMEPAGE_MAXSIZE of its own bytes and read, as an
+    uncompressed page over the cap is (not refused, and never inflated whole)."""
+    record = crawl(proxy, tmp_path, 1024 * 1024)["bomb.test"]
+    assert (record.status, record.logo_url) == ("ok", "https://bomb.test/logo.png")
+
+
+def test_the_page_cap_counts_inflated_bytes_not_compressed_ones(proxy: str, tmp_path: Path) -> None:
+    """A cap of 100 bytes keeps 100 bytes of the page (before its header logo), not 100 bytes of gzip."""
+    record = crawl(proxy, tmp_path, 10 * 1024 * 1024, "-s", "LOGOSIM_HOMEPAGE_MAXSIZE=100")["bomb.test"]
+    assert record.status == "no_logo" and record.logo_url is None
 
 
 def test_the_same_page_within_the_limit_is_read(proxy: str, tmp_path: Path) -> None:
