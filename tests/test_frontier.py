@@ -33,15 +33,6 @@ WORKER = ["-s", "DOWNLOAD_TIMEOUT=3", "-s", "LOGOSIM_RETRY_AFTER_MAX=1", "-s", "
           "-s", "CONCURRENT_REQUESTS=12", "-s", "LOGOSIM_FRONTIER_LEASE=5", "-s", "LOGOSIM_FRONTIER_BATCH=4"]
 
 
-@pytest.fixture(scope="module")
-def redis_server():
-    try:
-        with RedisServer() as server:
-            yield server
-    except FileNotFoundError as exc:
-        pytest.skip(f"{exc}; .ci/run installs it")
-
-
 @pytest.fixture
 def frontier_url(redis_server, request):
     """A fresh database per test (16 of them; the test's index picks one)."""

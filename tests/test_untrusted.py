@@ -108,15 +108,6 @@ def test_merge_copies_only_what_a_folder_really_holds(tmp_path: Path) -> None:
 
 # -- the Redis frontier: what anyone who reaches it can write -----------------------------------------------
 @pytest.fixture(scope="module")
-def redis_server():
-    try:
-        with RedisServer() as server:
-            yield server
-    except FileNotFoundError as exc:
-        pytest.skip(f"{exc}; .ci/run installs it")
-
-
-@pytest.fixture(scope="module")
 def small_web():
     with FixtureWeb(sites=4, seed=11, kinds=["header_png"]) as fixture:
         yield fixture
