@@ -232,7 +232,11 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
             self.crawler.stats.inc_value("logosim/extract_timeout")
             return [self.finish(job, LogoItem.no_logo(job.domain, "extract_timeout"))]
         if not candidates or all(c.source == "favicon" for c in candidates):
-            target = meta_refresh_url(body, response.url)
+            try:  # a second parse of the page: in the thread pool too, never in the reactor's thread
+                target = await maybe_deferred_to_future(deferToThread(
+                    run_within, self.extract_deadline, meta_refresh_url, body, response.url))
+            except ExtractTimeout:
+                target = None
             if target and job.refreshes < self.max_refreshes:
                 job.refreshes += 1
                 return [self.home_request(job, target)]
