@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageChops
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a tensor is made, not here: the near-duplicate features (indexer.features) share this
+# module's trimming, and grouping, explaining and a query's conversion need no torch (it maps ~0.5 GB).
 
 SIZE = 224
 # Larger inputs are shrunk first: trimming a 4000 px raster costs far more than it changes the result.
@@ -25,6 +31,7 @@ UNIFORM_FRAME_SHARE = 0.9
 @lru_cache(maxsize=1)
 def _mean_std() -> tuple[torch.Tensor, torch.Tensor]:
     """ImageNet statistics taken from the weights' own transforms, not retyped."""
+    import torch
     from torchvision.models import ResNet50_Weights
 
     transforms = ResNet50_Weights.IMAGENET1K_V2.transforms()
@@ -111,6 +118,8 @@ def prepare(image: Image.Image) -> Image.Image:
 
 def to_pixels(square: Image.Image) -> torch.Tensor:
     """(3, 224, 224) uint8: what the indexer's workers hand over (a quarter of float32's bytes to copy)."""
+    import torch
+
     resized = square.resize((SIZE, SIZE), Image.Resampling.BICUBIC, reducing_gap=3.0)
     return torch.from_numpy(np.array(resized, dtype=np.uint8)).permute(2, 0, 1)
 
