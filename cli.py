@@ -262,6 +262,11 @@ def _evidence_text(evidence: dict | None) -> str:
     return text + (f" ~{evidence['via']}" if evidence.get("via") else "")
 
 
+# What a hit without a direct tier between it and the query rests on (search.similar's reasons).
+HIT_REASONS = {"group": "same group", "embedding": "embedding (calibrated)",
+               "embedding_only": "embedding only (not trusted)"}
+
+
 def _print_similar(result: Any) -> None:
     table = Table(title=f"logos like {_safe(result.query)} ({result.kind})", title_justify="left")
     for name, justify in (("rank", "right"), ("domain", "left"), ("score", "right"), ("group", "right"),
@@ -269,7 +274,8 @@ def _print_similar(result: Any) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rank, n in enumerate(result.results, start=1):
         table.add_row(str(rank), _safe(n.domain), f"{n.score:.4f}", "-" if n.cluster is None else str(n.cluster),
-                      _safe(_evidence_text(n.evidence) or "embedding only"), _safe(_evidence_text(n.group_evidence)))
+                      _safe(_evidence_text(n.evidence) or HIT_REASONS.get(n.reason, n.reason)),
+                      _safe(_evidence_text(n.group_evidence)))
     out.print(table) if result.results else err.print("no logo is similar enough")
     if result.warning:
         err.print(f"note: {_safe(result.query)}'s logo is {WARNINGS.get(result.warning, result.warning)}: "

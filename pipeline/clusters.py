@@ -15,6 +15,7 @@ from common.errors import LogosimError
 if TYPE_CHECKING:  # search.cluster imports scikit-learn: imported where used, not by every command
     from search.cluster import ClusterResult
     from search.incremental import Previous
+    from search.similar import Grouping
 
 
 def write_clusters(result: ClusterResult, data: DataDir) -> None:
@@ -65,6 +66,23 @@ def load_previous(data: DataDir) -> Previous:
             projection = Projection(stored["mean"], stored["components"])
     params = ClusterParams(thresholds=raw.get("thresholds") or {}, calibration=raw.get("embedding_tier"))
     return Previous(labels=labels, evidence=explained, params=params, projection=projection)
+
+
+def load_grouping(data: DataDir) -> Grouping | None:
+    """What `similar` ranks by: the last clustering's groups, and its embedding tier's threshold with the PCA
+    space it was measured in; None before any clustering (or when its files cannot be read: the answer is
+    then ranked by direct evidence and embedding hints alone)."""
+    from search.similar import Grouping
+
+    try:
+        previous = load_previous(data)
+    except (LogosimError, OSError, ValueError, KeyError):
+        return None
+    groups: dict[int, list[str]] = {}
+    for domain, label in sorted(previous.labels.items()):
+        if label >= 0:
+            groups.setdefault(label, []).append(domain)
+    return Grouping.of(groups, previous.params.calibration, previous.projection)
 
 
 def load_clusters(data: DataDir) -> ClusterResult:

@@ -29,7 +29,7 @@ from common.errors import LogosimError
 from common.manifest import ManifestRead, now_iso, read_manifest
 from indexer.store import LogoStore, StoreConfig
 from indexer.weights import Weights
-from pipeline.clusters import load_clusters, load_previous, write_clusters
+from pipeline.clusters import load_clusters, load_grouping, load_previous, write_clusters
 
 if TYPE_CHECKING:
     from convert.importer import ImportSummary
@@ -278,10 +278,12 @@ def similar(config: Config, query: str, *, top: int = 10, min_score: float | Non
     from search.similar import similar as nearest
 
     chosen = weights(config, weights_value) if weights_value else None
-    with open_store(config) as store:
+    data = DataDir.at(config.data_dir)
+    with open_store(config, data) as store:
         return nearest(query, store, top=top, min_score=min_score, weights=chosen,
                        embedder_factory=lambda w: Embedder(w, device=device),
-                       allow_private=config.allow_private_addresses, proxy=config.proxy)
+                       allow_private=config.allow_private_addresses, proxy=config.proxy,
+                       grouping=load_grouping(data))
 
 
 def export(config: Config, out: Path, fmt: str) -> int:

@@ -6,7 +6,7 @@ import difflib
 import io
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,43 @@ QUERY_LIMITS = Limits(deadline_s=5.0, cpu_s=8, memory_bytes=768 * 2**20)
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".bmp", ".avif", ".svgz")
 
 
+# Why a hit is in the answer, strongest first: the order of the answer.
+EVIDENCE, GROUP, EMBEDDING, EMBEDDING_ONLY = "evidence", "group", "embedding", "embedding_only"
+REASONS = {EVIDENCE: "a strong tier ties it to the query", GROUP: "in the query's group (its members' evidence)",
+           EMBEDDING: "embedding within the calibrated threshold",
+           EMBEDDING_ONLY: "embedding only: the clustering did not trust it"}
+_ORDER = {reason: rank for rank, reason in enumerate(REASONS)}
+# Embedding hits read beyond the answer's length: a group member or a strong-tier match ranked lower by
+# cosine (random weights rank by noise) still comes first.
+CANDIDATES_PER_ANSWER, MIN_CANDIDATES = 4, 40
+# At most this many members of the query's group are read back (a brand of thousands of sites).
+GROUP_READ = 1000
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What the last clustering knows that a query needs: the groups (label -> domains) and the embedding
+    tier's calibration: its threshold for which model, measured in its PCA space (``projection``,
+    search.grouping.Projection); ``threshold`` None: the tier abstained, so embedding hits are only hints."""
+
+    groups: Mapping[int, Sequence[str]]
+    threshold: float | None = None
+    model: str | None = None
+    projection: Any = None
+
+    @classmethod
+    def of(cls, groups: Mapping[int, Sequence[str]], calibration: Mapping[str, Any] | None,
+           projection: Any = None) -> Grouping:
+        calibration = calibration or {}
+        threshold = calibration.get("threshold")
+        usable = isinstance(threshold, int | float) and projection is not None
+        return cls(groups, float(threshold) if usable else None, calibration.get("model"), projection)
+
+    def trusts(self, model: str | None) -> bool:
+        """Embedding distances of this model's vectors mean something (the tier calibrated a threshold)."""
+        return self.threshold is not None and bool(model) and model == self.model
+
+
 @dataclass
 class Neighbour:
     domain: str
@@ -43,6 +80,7 @@ class Neighbour:
     # and the hit's own group evidence (payload ``evidence``: which tier joined it to its group)
     evidence: dict | None = None
     group_evidence: dict | None = None
+    reason: str = EMBEDDING_ONLY  # why it is in the answer (REASONS), which orders the answer
 
 
 @dataclass
@@ -55,7 +93,8 @@ class SimilarResult:
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "kind": self.kind, "warning": self.warning,
                 "results": [{"domain": n.domain, "score": round(float(n.score), 6), "cluster": n.cluster,
-                             "evidence": n.evidence, "group_evidence": n.group_evidence} for n in self.results]}
+                             "reason": n.reason, "evidence": n.evidence, "group_evidence": n.group_evidence}
+                            for n in self.results]}
 
 
 EmbedderFactory = Callable[[Weights], "Embedder"]
@@ -63,8 +102,12 @@ EmbedderFactory = Callable[[Weights], "Embedder"]
 
 def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | None = None,
             weights: Weights | None = None, embedder_factory: EmbedderFactory | None = None,
-            allow_private: bool = False, proxy: str | None = None) -> SimilarResult:
-    """Nearest logos, best first; a domain query excludes itself. An image query is embedded with the model
+            allow_private: bool = False, proxy: str | None = None,
+            grouping: Grouping | None = None) -> SimilarResult:
+    """Nearest logos, best first by evidence: logos a strong tier ties to the query (tier rank, then distance),
+    then the query's own group, then embedding neighbours, trusted only within the threshold the clustering
+    calibrated for these vectors' model (``grouping``; none: every embedding hit is a hint, ranked last and
+    marked ``embedding_only``). ``min_score`` bounds the embedding hits only. A domain query excludes itself. An image query is embedded with the model
     the vectors were made with (``weights`` names it when only the user knows it: a local state dict);
     ``embedder_factory`` builds the embedder from those weights (default: ``Embedder(weights)``).
     ``allow_private``: a URL query may name a loopback or private address (intranet use); ``proxy``: the
@@ -74,12 +117,13 @@ def similar(query: str, store: LogoStore, *, top: int = 10, min_score: float | N
         domain = normalise_domain(query) if _looks_like_domain(query) else query
         point = _stored_point(domain, store)
         return SimilarResult(domain, kind, _neighbours(store, point.vector, top, min_score, exclude=domain,
-                                                       query=point.payload),
+                                                       query=point.payload, grouping=grouping),
                              warning=point.payload.get("warning"))
     data = fetch_image(query.strip(), allow_private=allow_private, proxy=proxy) if kind == "url" \
         else _read_file(Path(query).expanduser())
     vector, facts = embed_bytes_with_features(data, store, embedder_factory, weights)
-    return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None, query=facts))
+    return SimilarResult(query, kind, _neighbours(store, vector, top, min_score, exclude=None, query=facts,
+                                                  grouping=grouping))
 
 
 def query_kind(query: str) -> str:
@@ -116,13 +160,78 @@ def _spelling_hint(domain: str, store: LogoStore) -> str:
 
 
 def _neighbours(store: LogoStore, vector: np.ndarray, top: int, min_score: float | None,
-                exclude: str | None, query: dict | None = None) -> list[Neighbour]:
+                exclude: str | None, query: dict | None = None, grouping: Grouping | None = None) -> list[Neighbour]:
+    """The answer: embedding candidates (a few times ``top``), the members of the query's group and of the
+    groups a strong tier ties to the query, each with its reason, in the order of REASONS."""
+    query = query or {}
     # one extra hit instead of an id filter: embedded Qdrant evaluates filters in Python per point (171 ms
     # p50 at 3,400 points with the filter on this machine)
-    hits = store.search(vector, limit=top + (exclude is not None), min_score=min_score)
-    hits = [hit for hit in hits if hit.domain != exclude][:top]
-    return [Neighbour(hit.domain, float(hit.score or 0.0), _cluster(hit.payload.get("cluster")),
-                      tiers.strongest_pair(query or {}, hit.payload), hit.payload.get("evidence")) for hit in hits]
+    want = max(top * CANDIDATES_PER_ANSWER, MIN_CANDIDATES) + (exclude is not None)
+    hits = {hit.domain: hit for hit in store.search(vector, limit=want) if hit.domain != exclude}
+    own = _group(query.get("cluster"))
+    tied = {own} if own is not None else set()
+    tied |= {c for hit in hits.values() if (c := _group(hit.payload.get("cluster"))) is not None
+             and tiers.strongest_pair(query, hit.payload) is not None}
+    members = [d for label in sorted(tied) for d in (grouping.groups.get(label, ()) if grouping else ())[:GROUP_READ]
+               if d != exclude and d not in hits]
+    hits.update(store.get(members, with_vectors=True))
+    within = _within_threshold(store, vector, hits, grouping, query.get("model") or _any_model(hits))
+    found = []
+    for domain, hit in hits.items():
+        score = float(hit.score) if hit.score is not None else _cosine(vector, hit.vector)
+        cluster = _cluster(hit.payload.get("cluster"))
+        evidence = tiers.strongest_pair(query, hit.payload)
+        if evidence is not None:
+            reason = EVIDENCE
+        elif own is not None and cluster == own:
+            reason = GROUP
+        elif domain in within:
+            reason = EMBEDDING
+        else:
+            reason = EMBEDDING_ONLY
+        if reason in (EMBEDDING, EMBEDDING_ONLY) and min_score is not None and score < min_score:
+            continue
+        found.append(Neighbour(domain, score, cluster, evidence, hit.payload.get("evidence"), reason))
+    found.sort(key=lambda n: (_ORDER[n.reason], tiers.rank(n.evidence["tier"]) if n.evidence else 0,
+                              n.evidence["distance"] if n.evidence else 0.0, -n.score, n.domain))
+    return found[:top]
+
+
+def _any_model(hits: Mapping[str, StoredPoint]) -> str | None:
+    """An image query's vector is made with the stored model (``_embedder`` refuses any other)."""
+    return next((str(h.payload["model"]) for h in hits.values() if h.payload.get("model")), None)
+
+
+def _within_threshold(store: LogoStore, vector: np.ndarray, hits: Mapping[str, StoredPoint],
+                      grouping: Grouping | None, model: str | None) -> set[str]:
+    """The hits of the calibrated model within the embedding tier's threshold of the query, measured as the
+    tier measures (its PCA space, as `cluster --incremental` does); none when the tier abstained."""
+    if grouping is None or not grouping.trusts(model):
+        return set()
+    same = [d for d, h in hits.items() if h.payload.get("model") == model]
+    stored = store.get([d for d in same if hits[d].vector is None], with_vectors=True)
+    vectors = {d: hits[d].vector if hits[d].vector is not None else getattr(stored.get(d), "vector", None)
+               for d in same}
+    kept = [d for d in same if vectors[d] is not None]
+    if not kept:
+        return set()
+    mine = grouping.projection.apply(np.asarray(vector, dtype=np.float32)[None, :])
+    theirs = grouping.projection.apply(np.vstack([vectors[d] for d in kept]))
+    distance = np.linalg.norm(theirs.astype(np.float64) - mine, axis=1)
+    return {d for d, far in zip(kept, distance, strict=True) if far <= grouping.threshold}
+
+
+def _cosine(a: np.ndarray, b: np.ndarray | None) -> float:
+    if b is None:
+        return 0.0
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / norm) if norm > 0 else 0.0
+
+
+def _group(value: object) -> int | None:
+    """A group's label; None for an outlier (-1) or an unclustered point."""
+    label = _cluster(value)
+    return label if label is not None and label >= 0 else None
 
 
 def _cluster(value: object) -> int | None:

@@ -98,9 +98,14 @@ def test_similar_by_domain_is_best_first_and_excludes_itself(web, ran) -> None:
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     domains = [r["domain"] for r in answer["results"]]
-    scores = [r["score"] for r in answer["results"]]
     assert members[0] not in domains and len(domains) == 5
-    assert scores == sorted(scores, reverse=True)
+    # ranked by evidence: what a strong tier or the query's group vouches for, then embedding hits by score
+    order = ["evidence", "group", "embedding", "embedding_only"]
+    reasons = [order.index(r["reason"]) for r in answer["results"]]
+    assert reasons == sorted(reasons) and domains[0] in members, answer
+    assert all(r["domain"] in members for r in answer["results"] if r["reason"] in ("evidence", "group"))
+    hints = [r["score"] for r in answer["results"] if r["reason"] == "embedding_only"]
+    assert hints == sorted(hints, reverse=True)
 
 
 def test_similar_unknown_domain_is_one_line_with_suggestions(web, ran) -> None:
@@ -208,3 +213,20 @@ def test_imported_placeholders_are_kept_flagged_and_group_with_nobody(tmp_path) 
     assert json.loads(logosim("similar", "brand.com", "--data-dir", data, "--json").stdout)["warning"] is None
     status = json.loads(logosim("status", "--data-dir", data, "--json").stdout)
     assert (status["logos_found"], status["logos_with_warning"], status["failed"]) == (5, 3, 1)
+
+
+def test_every_grouped_domain_is_answered_first_from_its_own_group(ran) -> None:
+    """On the demo web (random weights: the embedding tier abstains), `similar` of each grouped domain puts a
+    member of its own group first, whatever look-alike vectors other brands have."""
+    from common.datadir import DataDir
+    from pipeline.clusters import load_grouping
+    from search.similar import similar
+
+    data = DataDir.at(ran[0])
+    grouping = load_grouping(data)
+    assert grouping is not None and grouping.threshold is None
+    with LogoStore(StoreConfig(path=data.qdrant)) as store:
+        for label, members in sorted(grouping.groups.items()):
+            for domain in members:
+                first = similar(domain, store, top=1, grouping=grouping).results[0]
+                assert first.domain in members and first.reason in ("evidence", "group"), (label, domain, first)

@@ -186,3 +186,57 @@ def test_hits_carry_the_tiers_evidence(tmp_path: Path) -> None:
                         "other.org": None}
     groups = {n.domain: n.group_evidence for n in result.results}
     assert groups["brand.fr"]["tier"] == "near" and groups["other.org"] is None
+
+
+def _brands_store(path: Path) -> LogoStore:
+    """brand.com's group: brand.de (the same file) and brand.fr (joined through brand.de's near-identical
+    picture, no tier to brand.com directly); look1-3.org, another logo each, are its nearest vectors."""
+    rng = np.random.default_rng(5)
+    query = _vectors(1, seed=9)[0]
+    near = [query + 0.003 * rng.standard_normal(DIM).astype(np.float32) for _ in range(3)]  # cosine ~0.99
+    far = [_vectors(1, seed=20 + i)[0] for i in range(3)]  # cosine ~0
+    rows = [("brand.com", query, "s1", "f0" * 16), ("brand.de", far[0], "s1", "0f" * 16),
+            ("brand.fr", far[1], "s2", "0f" * 15 + "0e"), ("look1.org", near[0], "s3", "a5" * 16),
+            ("look2.org", near[1], "s4", "5a" * 16), ("look3.org", near[2], "s5", "c3" * 16),
+            ("stray.org", far[2], "s6", "3c" * 16)]
+    store = LogoStore(StoreConfig(path=path))
+    store.ensure_collection()
+    store.upsert([({"domain": d, "sha256": sha, "pixels": sha, "nhash": nh, "shash": "", "aspect": 1.0, "phash": None,
+                    "model": "resnet50/random-seed0"}, v / np.linalg.norm(v)) for d, v, sha, nh in rows])
+    return store
+
+
+def test_evidence_outranks_embedding_hints_the_clustering_refused(tmp_path: Path) -> None:
+    """The tiers group brand.com, .de, .fr; the embedding tier abstained (random weights), so the three
+    look-alike vectors (cosine 0.99) are hints, after the group, marked as such; min_score bounds only them."""
+    from search.similar import Grouping
+
+    with _brands_store(tmp_path / "qdrant") as store:
+        result = cluster_store(store)
+        assert result.params.calibration["threshold"] is None  # abstained
+        grouping = Grouping.of(result.groups, result.params.calibration)
+        answer = similar("brand.com", store, top=4, grouping=grouping)
+        limited = similar("brand.com", store, top=10, grouping=grouping, min_score=0.5)
+    assert [(n.domain, n.reason) for n in answer.results][:2] == [("brand.de", "evidence"), ("brand.fr", "group")]
+    assert [n.reason for n in answer.results][2:] == ["embedding_only"] * 2
+    assert answer.results[2].score > 0.98 > answer.results[0].score  # ranked by evidence, not by cosine
+    assert {n.domain for n in limited.results} == {"brand.de", "brand.fr", "look1.org", "look2.org", "look3.org"}
+
+
+def test_a_calibrated_embedding_tier_vouches_within_its_threshold(tmp_path: Path) -> None:
+    """With a threshold for this model (measured in its PCA space), hits within it are 'embedding' and rank
+    above the hints beyond it; a threshold for another model vouches for nothing."""
+    from search.grouping import Projection
+    from search.similar import Grouping
+
+    identity = Projection(np.zeros(DIM, dtype=np.float32), np.eye(DIM, dtype=np.float32)[:64])
+    with _brands_store(tmp_path / "qdrant") as store:
+        result = cluster_store(store)
+        calibrated = Grouping.of(result.groups, {"model": "resnet50/random-seed0", "threshold": 0.1}, identity)
+        other = Grouping.of(result.groups, {"model": "efficientnet-lite0", "threshold": 0.1}, identity)
+        trusted = similar("brand.com", store, top=7, grouping=calibrated)
+        untrusted = similar("brand.com", store, top=7, grouping=other)
+    reasons = {n.domain: n.reason for n in trusted.results}
+    assert reasons["look1.org"] == reasons["look2.org"] == reasons["look3.org"] == "embedding"
+    assert reasons["stray.org"] == "embedding_only" and [n.domain for n in trusted.results][-1] == "stray.org"
+    assert {n.reason for n in untrusted.results if n.domain.startswith("look")} == {"embedding_only"}
