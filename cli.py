@@ -49,7 +49,7 @@ AllowPrivateOpt = Annotated[bool | None, typer.Option(
                                       "addresses [env LOGOSIM_ALLOW_PRIVATE_ADDRESSES].")]
 QdrantUrlOpt = Annotated[str | None, typer.Option(
     "--qdrant-url", help="Qdrant server URL [env QDRANT_URL]; embedded on-disk Qdrant when unset.")]
-WeightsOpt = Annotated[str, typer.Option("--weights", help="imagenet | random | PATH to a ResNet50 state dict.")]
+WeightsOpt = Annotated[str, typer.Option("--weights", help="imagenet (ResNet50; EfficientNet-Lite0 where its weights cannot be had) | efficientnet-lite0 | random | PATH to a ResNet50 state dict.")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="Images per forward pass [default: by device].")]
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", min=0, help="Processes decoding logos beside the model [env LOGOSIM_INDEX_WORKERS; default: 0 on "

@@ -1,4 +1,5 @@
-"""The embedder: ResNet50's pooled 2048-d features, L2-normalised, with device-appropriate precision."""
+"""The embedder: ResNet50's pooled 2048-d features (EfficientNet-Lite0's 1280-d where ResNet50's weights cannot
+be had: indexer.weights), L2-normalised, with device-appropriate precision."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from common.errors import LogosimError
 from indexer.preprocess import normalise, preprocess
 from indexer.weights import Weights
 
-DIM = 2048
 GPU_BATCH = 256
 CPU_BATCH = 16
 
@@ -74,9 +74,7 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
 
 class Embedder:
-    """ResNet50 features for batches of preprocessed logos; built explicitly, never at import time."""
-
-    dim: int = DIM
+    """The model's features for batches of preprocessed logos; built explicitly, never at import time."""
 
     def __init__(self, weights: Weights | str = "imagenet", device: str = "auto", batch_size: int | None = None,
                  *, precision: str = "auto") -> None:
@@ -87,6 +85,7 @@ class Embedder:
             torch.backends.cudnn.benchmark = True
         self.weights = Weights.parse(weights)
         self.name = self.weights.model_id  # stored with every vector
+        self.vector_name, self.dim = self.weights.vector
         self.model = self.weights.load().to(self.device, memory_format=torch.channels_last)
         self.batch_size = batch_size or (GPU_BATCH if self.device.type == "cuda" else CPU_BATCH)
 
@@ -99,7 +98,7 @@ class Embedder:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
 
     def embed_tensors(self, batch: torch.Tensor) -> np.ndarray:
-        """(N, 3, 224, 224) -> (N, 2048) float32, each row of unit length.
+        """(N, 3, 224, 224) -> (N, dim) float32, each row of unit length.
 
         ``batch`` is either uint8 pixels (``preprocess_pixels``; normalised here, on the device) or float32
         already normalised (``preprocess``): the same numbers reach the model either way.

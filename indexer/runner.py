@@ -26,6 +26,7 @@ from indexer.features import features
 from indexer.model import Embedder
 from indexer.preprocess import load_logo
 from indexer.store import LogoStore, StoreConfig
+from indexer.weights import Weights
 
 # On CPU the model needs every core and decoding is ~5% of the work (bench/embed.py): workers only compete.
 CPU_WORKERS = 0
@@ -59,7 +60,7 @@ class IndexSummary:
                 "seconds": round(self.seconds, 2), "model": self.model, "device": self.device}
 
 
-def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str = "imagenet",
+def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str | Weights = "imagenet",
                    device: str = "auto", batch_size: int | None = None, force: bool = False,
                    prune: bool = False, workers: int | None = None, overlap: bool | None = None,
                    progress: Callable[[int, int], None] | None = None) -> IndexSummary:
@@ -67,9 +68,12 @@ def index_data_dir(data_dir: DataDir, store_config: StoreConfig, *, weights: str
     caller holds the data folder's lock."""
     started = time.perf_counter()
     records, bad_lines = _read(data_dir)
+    chosen, fallback = Weights.parse(weights).available()
+    if fallback:
+        log.warning("%s", fallback)
     with LogoStore(store_config) as store:  # first: an unreachable or mismatched store fails before the model loads
-        store.ensure_collection()
-        embedder = Embedder(weights, device, batch_size)
+        store.ensure_collection(chosen.vector)
+        embedder = Embedder(chosen, device, batch_size)
         summary = IndexSummary(model=embedder.name, device=embedder.device_label, bad_lines=bad_lines)
         stored = {point.domain: point.payload for point in store.scroll(with_vectors=False)}
         todo = _changed(data_dir, records, stored, embedder.name, force)

@@ -3,8 +3,10 @@
 Embedded on disk by default (Qdrant Edge, or qdrant-client's local mode), a Qdrant server when a URL is
 given; the backend is chosen once, in ``open_backend``, and the facade never asks which it holds.
 
-The collection is a public interface (users query it over HTTP): named vector ``resnet50`` (2048-d,
-cosine), point id = UUIDv5 of the domain (see ``indexer.ids``), payload fields listed in PAYLOAD_FIELDS.
+The collection is a public interface (users query it over HTTP): one named vector per model, ``resnet50``
+(2048-d, cosine) or ``efficientnet_lite0`` (1280-d: indexer.weights), point id = UUIDv5 of the domain (see
+``indexer.ids``), payload fields listed in PAYLOAD_FIELDS. A reader takes the vector the collection holds; a
+writer of another model's vectors is refused in one line.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ class StoreConfig:
     url: str | None = None
     api_key: str | None = None
     collection: str = DEFAULT_COLLECTION
-    vector_size: int = VECTOR_SIZE
     embedded: str = "edge"  # which embedded backend when there is no url: one of EMBEDDED_BACKENDS
 
     @classmethod
@@ -125,6 +126,19 @@ class LogoStore:
         self.config = config
         self.collection = config.collection
         self.backend = open_backend(config)
+        self._adopt_vector()
+
+    def _adopt_vector(self) -> None:
+        """Read the vector the collection holds (``resnet50`` unless it was indexed with another model)."""
+        if not self.backend.exists():
+            return
+        names = sorted(self.backend.describe().vectors)
+        if len(names) == 1:
+            self.backend.vector_name = names[0]
+
+    @property
+    def vector_name(self) -> str:
+        return self.backend.vector_name
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -151,9 +165,17 @@ class LogoStore:
     def exists(self) -> bool:
         return self.backend.exists()
 
-    def ensure_collection(self) -> None:
-        """Create the collection and its payload indexes, or check that an existing one matches."""
-        self.backend.ensure(self.config.vector_size, KEYWORD_INDEXES)
+    def ensure_collection(self, vector: tuple[str, int] = (VECTOR_NAME, VECTOR_SIZE)) -> None:
+        """Create the collection with ``vector`` (name, size: the model's, indexer.weights) and its payload
+        indexes, or check that an existing one holds that vector: another model's is refused in one line."""
+        name, size = vector
+        if self.backend.exists() and name not in self.backend.describe().vectors:
+            held = ", ".join(sorted(self.backend.describe().vectors)) or "no vectors"
+            raise StoreError(f"collection '{self.collection}' in {self.where} holds {held} vectors, not {name}: "
+                             "vectors of two models are never mixed; use another --collection, or index with the "
+                             "collection's model")
+        self.backend.vector_name = name
+        self.backend.ensure(size, KEYWORD_INDEXES)
 
     def count(self) -> int:
         return self.backend.count() if self.exists() else 0

@@ -30,17 +30,21 @@ class DemoResult:
 
 
 def demo_weights(requested: str, reporter: Reporter) -> str:
-    """ImageNet weights when they are already on disk (the demo never downloads), else seeded random ones."""
+    """ImageNet ResNet50 weights when they are already on disk (the demo never downloads), else EfficientNet-
+    Lite0's, which a package ships (trained, offline), else seeded random ones, each said in one line."""
     if requested != "imagenet":
         return requested
+    chosen, fallback = Weights.parse("imagenet", offline=True).available()
     try:
-        Weights.parse("imagenet", offline=True).load()
-        return "imagenet"
+        chosen.load()
     except LogosimError as exc:
         reporter.note(f"no pretrained weights available offline ({exc}).\n"
                       "The demo uses --weights random: the pipeline runs end to end, but the "
-                      "embedding tier groups by chance; identical and near-identical logos still group.")
+                      "embedding tier abstains; identical and near-identical logos still group.")
         return "random"
+    if fallback:
+        reporter.note(fallback)
+    return str(chosen)
 
 
 def run_demo(config: Config, *, weights: str = "imagenet", device: str = "auto",

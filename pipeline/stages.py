@@ -148,7 +148,7 @@ def import_logos(config: Config, folder: Path, *, force: bool = False, follow_sy
 # -- stage 2: index ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IndexOptions:
-    weights: str = "imagenet"  # imagenet | random | PATH (see indexer.weights)
+    weights: str = "imagenet"  # imagenet | efficientnet-lite0 | random | PATH (see indexer.weights)
     device: str = "auto"
     batch_size: int | None = None
     force: bool = False

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from common.errors import LogosimError
 from indexer.model import Embedder, resolve_device
@@ -108,6 +109,26 @@ def test_imagenet_offline_without_cache_fails_at_once(tmp_path, monkeypatch) -> 
     message = str(info.value)
     assert "--weights PATH" in message and "--weights random" in message and "\n" not in message
     assert str(tmp_path) in message
+
+
+def test_unobtainable_imagenet_weights_fall_back_to_the_packaged_trained_model(tmp_path, monkeypatch) -> None:
+    """No ResNet50 weights in the cache and no download (offline): EfficientNet-Lite0's packaged ImageNet weights,
+    said in one line, with their own vector; a cached ResNet50 file is used as it is."""
+    from indexer.weights import _imagenet_cached
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache; offline: the network is never tried
+    chosen, why = Weights.parse("imagenet", offline=True).available()
+    assert str(chosen) == "efficientnet-lite0" and chosen.vector == ("efficientnet_lite0", 1280)
+    assert why and "EfficientNet-Lite0" in why and "\n" not in why
+    embedder = Embedder(chosen, "cpu")
+    assert embedder.name == "efficientnet-lite0/imagenet" and embedder.dim == 1280
+    vectors = embedder.embed_images([Image.new("RGBA", (120, 40), (200, 30, 30, 255)),
+                                     Image.new("RGBA", (120, 40), (30, 30, 200, 255))])
+    assert vectors.shape == (2, 1280) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    _imagenet_cached().parent.mkdir(parents=True)
+    _imagenet_cached().write_bytes(b"")  # present: ResNet50 it is (loading it is another test's)
+    assert Weights.parse("imagenet", offline=True).available() == (Weights.parse("imagenet", offline=True), None)
+    assert Weights.for_model("efficientnet-lite0/imagenet") == chosen
 
 
 def test_unreachable_weights_host_fails_in_one_line(tmp_path) -> None:

@@ -230,3 +230,15 @@ def test_every_grouped_domain_is_answered_first_from_its_own_group(ran) -> None:
             for domain in members:
                 first = similar(domain, store, top=1, grouping=grouping).results[0]
                 assert first.domain in members and first.reason in ("evidence", "group"), (label, domain, first)
+
+
+def test_demo_runs_offline_on_trained_weights_and_answers_from_the_group(tmp_path: Path) -> None:
+    """The README's first command: offline, ImageNet ResNet50 when cached, else the packaged EfficientNet-Lite0,
+    never random weights unasked; the sample `similar` answer's first hit is in the query's own group."""
+    proc = logosim("demo", "--data-dir", str(tmp_path / "demo"), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answer = json.loads(proc.stdout)
+    assert answer["weights"] in ("imagenet", "efficientnet-lite0"), answer["weights"]
+    sample = answer["sample_similar"]
+    group = next(members for members in answer["clusters"].values() if sample["query"] in members)
+    assert sample["results"][0]["domain"] in group and sample["results"][0]["reason"] in ("evidence", "group")

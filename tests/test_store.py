@@ -83,16 +83,30 @@ def test_embedded_store_survives_reopen(tmp_path, embedded) -> None:
 
 
 def test_collection_with_another_vector_size_is_one_line_error(config, tmp_path) -> None:
-    small = StoreConfig(path=config.path, url=config.url, api_key=config.api_key,
-                        collection=config.collection, vector_size=512, embedded=config.embedded)
-    with LogoStore(small) as store:
-        store.ensure_collection()
+    with LogoStore(config) as store:
+        store.ensure_collection(("resnet50", 512))
     with LogoStore(config) as store, pytest.raises(StoreError, match="512-d") as info:
         store.ensure_collection()
     assert "\n" not in str(info.value)
     data_dir, _ = make_data_dir(tmp_path / "data", 1)
     with pytest.raises(StoreError, match="512-d"):
         index_data_dir(data_dir, config, weights="random", device="cpu", workers=0)
+
+
+def test_each_model_has_its_vector_and_a_collection_never_mixes_two(config, tmp_path) -> None:
+    """Indexed with EfficientNet-Lite0 (the ImageNet weights its package ships), the collection holds the
+    1280-d vector 'efficientnet_lite0'; a reader takes it as it is, and ResNet50's vectors are refused."""
+    data_dir, _ = make_data_dir(tmp_path / "data", 3)
+    summary = index_data_dir(data_dir, config, weights="efficientnet-lite0", device="cpu", workers=0)
+    assert summary.model == "efficientnet-lite0/imagenet" and summary.failed == 0
+    with LogoStore(config) as store:
+        assert store.vector_name == "efficientnet_lite0"
+        vectors = [p.vector for p in store.scroll()]
+        assert len(vectors) == 3 and all(v.shape == (1280,) for v in vectors)
+        assert store.search(vectors[0], limit=1)[0].score == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(StoreError, match="holds efficientnet_lite0 vectors, not resnet50") as info:
+        index_data_dir(data_dir, config, weights="random", device="cpu", workers=0)
+    assert "\n" not in str(info.value)
 
 
 def _closed_port() -> int:
