@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -27,7 +27,7 @@ from common.config import Config
 from common.datadir import DataDir, read_state, update_state
 from common.errors import LogosimError
 from common.manifest import ManifestRead, now_iso, read_manifest
-from indexer.store import LogoStore, StoreConfig
+from indexer.store import LogoStore, StoreConfig, StoredPoint
 from indexer.weights import Weights
 from pipeline.clusters import load_clusters, load_grouping, load_previous, write_clusters
 
@@ -215,11 +215,18 @@ def _cluster(config: Config, data: DataDir, options: ClusterOptions, reporter: R
             result = _place_new(data, store, reporter)
         else:
             reporter.note("grouping logos…")
-            result = cluster_store(store, min_cluster_size=options.min_cluster_size)
+            result = cluster_store(store, min_cluster_size=options.min_cluster_size, read_text=text_reader(data))
         write_clusters(result, data)
         report_path = write_report(result, result.points or store, data)  # one scroll, not two
     update_state(data, "cluster", finished_at=now_iso(), groups=len(result.groups), outliers=len(result.outliers))
     return result, report_path
+
+
+def text_reader(data: DataDir) -> Callable[[StoredPoint], dict[str, Any] | None]:
+    """A stored logo's words (indexer.text), read from this folder's copy of its file."""
+    from indexer.text import read_logo_file
+
+    return lambda point: read_logo_file(data.logo_at(point.payload.get("logo_path"), point.domain))
 
 
 def _place_new(data: DataDir, store: LogoStore, reporter: Reporter) -> ClusterResult:
@@ -229,8 +236,10 @@ def _place_new(data: DataDir, store: LogoStore, reporter: Reporter) -> ClusterRe
     previous = load_previous(data)
     reporter.note("placing logos indexed since the last clustering…")
     started = time.perf_counter()
-    result, changed = place_new(store, previous)
+    result, changed = place_new(store, previous, read_text=text_reader(data))
     write_labels(store, result, only=changed)
+    for domain, reading in sorted(result.readings.items()):
+        store.set_payload([domain], {"text": reading})
     result.seconds = time.perf_counter() - started
     return result
 

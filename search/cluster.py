@@ -21,7 +21,7 @@ import numpy as np
 from common.errors import LogosimError
 from indexer.features import FIELDS
 from indexer.store import LogoStore, StoredPoint
-from search import embedtier, grouping, tiers
+from search import embedtier, grouping, textcheck, tiers
 from search.evidence import Edge, Points
 
 FEATURE_FIELDS = FIELDS  # payload fields written by indexer.features
@@ -47,6 +47,8 @@ class ClusterParams:
     skipped_without_vector: int = 0
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
     incremental: dict[str, Any] | None = None  # `cluster --incremental`: new, placed, the embedding tier's state
+    # the words' check (search.textcheck): logos read, seconds, pairs vetoed and the first of them with their words
+    text: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,8 @@ class ClusterResult:
     # The embedding tier's PCA (search.grouping.Projection), kept so that `cluster --incremental` measures new
     # logos in the space its calibration was made in; None when the tier had too few logos to project.
     projection: Any = field(default=None, repr=False)
+    # domain -> the reading (indexer.text) the words' check made in this run: kept in the payload (``text``)
+    readings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def clusters(self) -> dict[str, list[str]]:
         """clusters.json's shape: labels in order, domains sorted, outliers under "-1"."""
@@ -132,13 +136,14 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
                     phashes: Sequence[str | None], *, min_cluster_size: int = 2, min_samples: int | None = None,
                     pca_dims: int = grouping.PCA_DIMS, flagged: Sequence[bool] | None = None,
                     progress: Progress | None = None, features: Sequence[Mapping[str, Any] | None] | None = None,
-                    model: str = "") -> ClusterResult:
+                    model: str = "", reader: textcheck.Reader | None = None) -> ClusterResult:
     """Pure grouping of aligned inputs (row i of each belongs to ``domains[i]``).
 
     ``flagged[i]`` (a logo with a placeholder warning) keeps point i out of every tier. ``features[i]`` is
     the payload's near-duplicate evidence (``indexer.features``: pixels, nhash, shash, aspect, ...); a point
     without it falls back to the equal-phash rule. ``model`` names the weights the vectors came from: the
-    embedding tier's calibration is recorded for it.
+    embedding tier's calibration is recorded for it. ``reader(i)`` reads point i's words (indexer.text) for the
+    words' check (search.textcheck); without it only readings already in ``features`` count.
     """
     started = time.perf_counter()
     say = progress or (lambda _message: None)
@@ -152,16 +157,20 @@ def cluster_vectors(domains: Sequence[str], vectors: np.ndarray, sha256s: Sequen
     union = UnionFind(n)
     say("joining " + ", ".join(t.label for t in tiers.STRONG if not t.legacy))
     edges = [edge for tier in tiers.STRONG for edge in tier.edges(points, tier, None)]  # type: ignore[misc]
+    say("reading the words of undecided pairs")
+    edges, text = textcheck.check(edges, points.payloads, reader)  # type: ignore[arg-type]
     best = _apply(edges, union)
     strong_s = time.perf_counter() - started
     say(f"grouping by {tiers.EMBEDDING_TIER.label} under a calibrated threshold")
     params = ClusterParams(points=n, min_cluster_size=min_cluster_size, min_samples=min_samples or 1,
                            blank_phash=int(points.blank.sum()), flagged=int(kept_out.sum()))
     params.stages["strong_tiers_s"] = round(strong_s, 2)
+    params.text = text.summary(domains, points.payloads)  # type: ignore[arg-type]
     projection = _embedding_tier(np.asarray(vectors, dtype=np.float32), points.informative, edges, union, best,
                                  params, pca_dims, model)
     result = _result(list(domains), union.roots(), best, kept_out)
     result.projection = projection
+    result.readings = {domains[i]: reading for i, reading in text.read.items()}
     result.params = params
     result.seconds = time.perf_counter() - started
     return result
@@ -246,19 +255,25 @@ def _result(domains: list[str], roots: np.ndarray, best: dict[int, dict[str, Any
 
 
 def cluster_store(store: LogoStore, *, min_cluster_size: int = 2, min_samples: int | None = None,
-                  write_back: bool = True, progress: Progress | None = None) -> ClusterResult:
-    """Read every vector and payload, group them, and write each domain's label back as payload ``cluster``."""
+                  write_back: bool = True, progress: Progress | None = None,
+                  read_text: Callable[[StoredPoint], dict[str, Any] | None] | None = None) -> ClusterResult:
+    """Read every vector and payload, group them, and write each domain's label back as payload ``cluster``.
+    ``read_text(point)`` reads a logo's words (indexer.text) for the pairs that need them; each reading is kept
+    in the payload (``text``)."""
     say = progress or (lambda _message: None)
     say("reading vectors")
     domains, vectors, sha256s, phashes, flagged, skipped, feats, models, points = _export(store)
+    reader = (lambda i: read_text(points[i])) if read_text is not None else None
     result = cluster_vectors(domains, vectors, sha256s, phashes, min_cluster_size=min_cluster_size,
                              min_samples=min_samples, flagged=flagged, progress=progress, features=feats,
-                             model=_one_model(models))
+                             model=_one_model(models), reader=reader)
     result.params.skipped_without_vector = skipped
     result.points = points
     if write_back:
         say("writing labels back")
         write_labels(store, result)
+        for domain, reading in sorted(result.readings.items()):
+            store.set_payload([domain], {"text": reading})
     return result
 
 
@@ -291,7 +306,7 @@ def _export(store: LogoStore) -> tuple[list[str], np.ndarray, list[str | None], 
         sha256s.append(point.payload.get("sha256"))
         phashes.append(point.payload.get("phash"))
         flagged.append(bool(point.payload.get("warning")))
-        feats.append({key: point.payload.get(key) for key in FEATURE_FIELDS})
+        feats.append({key: point.payload.get(key) for key in (*FEATURE_FIELDS, "text")})
         models[str(point.payload.get("model") or "")] += 1
         points.append(point)
     vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
@@ -322,5 +337,6 @@ def evidence_json(result: ClusterResult) -> dict[str, Any]:
     embedding tier's calibration (threshold for which model, or why it abstained)."""
     return {"thresholds": dict(result.params.thresholds),
             "embedding_tier": result.params.calibration,
+            "text_check": result.params.text,
             "groups": {str(label): [{"domain": d, **result.evidence.get(d, {"tier": result.tier.get(d)})}
                                     for d in domains] for label, domains in sorted(result.groups.items())}}

@@ -8,6 +8,8 @@ are declared in ``search.tiers``; the functions here take them as arguments.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -235,6 +237,38 @@ def shape_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, limit: int, aspect
         return None
     distance = int(pair_distance(hashes[0], hashes[1]))
     return float(distance) if distance <= limit else None
+
+
+AGREES, DIFFERS = "agrees", "differs"
+
+
+def normalised_text(reading: Any, min_confidence: float, min_chars: int) -> str | None:
+    """A payload's ``text`` reading (indexer.text) as lowercase letters and digits, when it is legible: read
+    with at least ``min_confidence`` and at least ``min_chars`` of them; else None (evidence of nothing)."""
+    if not isinstance(reading, Mapping) or not isinstance(reading.get("text"), str):
+        return None
+    confidence = reading.get("confidence")
+    if not isinstance(confidence, int | float) or confidence < min_confidence:
+        return None
+    text = re.sub(r"[^0-9a-z]", "", reading["text"].lower())
+    return text if len(text) >= min_chars else None
+
+
+def text_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, min_confidence: float, min_chars: int,
+              agree: float, differ: float) -> str | None:
+    """What two logos' words say of the pair: AGREES (similarity >= ``agree``, or one text holds the other:
+    an emblem + wordmark lockup, a dealer's name after the brand's), DIFFERS (similarity < ``differ``), or None
+    (a text missing or illegible, or in between). Similarity: difflib's ratio of the normalised texts."""
+    x = normalised_text(a.get("text"), min_confidence, min_chars)
+    y = normalised_text(b.get("text"), min_confidence, min_chars)
+    if x is None or y is None:
+        return None
+    if x in y or y in x:
+        return AGREES
+    similarity = difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
+    if similarity >= agree:
+        return AGREES
+    return DIFFERS if similarity < differ else None
 
 
 def equal_pair(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> float | None:

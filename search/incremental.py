@@ -30,16 +30,17 @@ calibrated threshold to a fellow member.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from indexer.store import LogoStore, StoredPoint
-from search import tiers
+from search import textcheck, tiers
 from search.cluster import FEATURE_FIELDS, ClusterParams, ClusterResult, UnionFind
 from search.evidence import Edge, Points
+from search.textcheck import TextCheck
 
 MAX_SCALE_MEMBERS = 1000  # a group's members fetched and projected for the local scale, at most
 NEIGHBOURS = 10  # stored logos asked of the store's k-NN query per new logo (the full run's k-NN graph: 10)
@@ -55,8 +56,11 @@ class Previous:
     projection: Any = None  # search.grouping.Projection, or None
 
 
-def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBOURS) -> tuple[ClusterResult, list[str]]:
-    """The whole collection's grouping with the new logos placed; returns it and the domains it changed."""
+def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBOURS,
+              read_text: Callable[[StoredPoint], dict[str, Any] | None] | None = None,
+              ) -> tuple[ClusterResult, list[str]]:
+    """The whole collection's grouping with the new logos placed; returns it and the domains it changed.
+    ``read_text`` reads a logo's words for the words' check, as in a full run (search.textcheck)."""
     points = [p for p in store.scroll(with_vectors=False) if p.domain]
     new = [i for i, p in enumerate(points) if p.domain not in previous.labels]
     labels = {p.domain: previous.labels.get(p.domain, -1) for p in points}
@@ -67,7 +71,9 @@ def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBO
     assert info is not None
     if not new:
         return _finish(result, previous), []
-    links = _strong_links(points, new)
+    links, text = _strong_links(points, new, read_text)
+    info["text"] = {"read": len(text.read), "vetoed": len(text.vetoed), "seconds": round(text.seconds, 2)}
+    result.readings = {points[i].domain: reading for i, reading in text.read.items()}
     links += _embedding_links(store, points, new, labels, previous, neighbours, info)
     joined = _place(points, new, links, labels, result)
     info.update(placed=sum(labels[points[i].domain] >= 0 for i in new))
@@ -75,12 +81,16 @@ def place_new(store: LogoStore, previous: Previous, *, neighbours: int = NEIGHBO
     return _finish(result, previous), sorted({points[i].domain for i in new} | set(joined))
 
 
-def _strong_links(points: Sequence[StoredPoint], new: list[int]) -> list[Edge]:
+def _strong_links(points: Sequence[StoredPoint], new: list[int],
+                  read_text: Callable[[StoredPoint], dict[str, Any] | None] | None) -> tuple[list[Edge], TextCheck]:
     """Each new logo (``Edge.a``) against every stored one (new ones included), by every strong tier of the
-    full run, in rank order."""
-    payloads = [{key: p.payload.get(key) for key in (*FEATURE_FIELDS, "sha256", "phash", "warning")} for p in points]
+    full run, in rank order, less the pairs whose words differ (search.textcheck)."""
+    payloads = [{key: p.payload.get(key) for key in (*FEATURE_FIELDS, "sha256", "phash", "warning", "text")}
+                for p in points]
     table = Points.of(payloads)
-    return [edge for tier in tiers.STRONG for edge in tier.edges(table, tier, new)]  # type: ignore[misc]
+    edges = [edge for tier in tiers.STRONG for edge in tier.edges(table, tier, new)]  # type: ignore[misc]
+    reader = (lambda i: read_text(points[i])) if read_text is not None else None
+    return textcheck.check(edges, payloads, reader)
 
 
 def _embedding_links(store: LogoStore, points: Sequence[StoredPoint], new: list[int], labels: Mapping[str, int],

@@ -276,6 +276,7 @@ def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: E
 
     from convert import to_png
     from indexer.features import features
+    from indexer.text import read_text
 
     # converted as the crawl converts: in a worker process killed past its deadline, under a memory limit
     with ConvertPool(1, QUERY_LIMITS) as pool:
@@ -287,7 +288,8 @@ def embed_bytes_with_features(data: bytes, store: LogoStore, embedder_factory: E
         image.load()
         logo = image.convert("RGBA")
     embedder = _embedder(store, embedder_factory, weights)
-    facts = {"sha256": hashlib.sha256(png).hexdigest(), **features(logo).payload()}
+    # its words too: a hit that only a picture ties to it is not vouched for when their legible words differ
+    facts = {"sha256": hashlib.sha256(png).hexdigest(), **features(logo).payload(), "text": read_text(logo)}
     return embedder.embed_images([logo])[0], facts
 
 

@@ -294,6 +294,6 @@ def test_incremental_placement_uses_the_same_near_rule() -> None:
                 "ring-jpeg.example": _jpeg(_ring_mark("ring")), "black.example": _corner_triangle("#000000")}
     points = [StoredPoint(domain=d, payload={"domain": d, "sha256": d, "phash": None, **features(im).payload()},
                           vector=None, score=None) for d, im in pictures.items()]
-    links = _strong_links(points, new=[2, 3])
+    links, _text = _strong_links(points, new=[2, 3], read_text=None)
     assert {(points[link.a].domain, points[link.b].domain, link.tier) for link in links} \
         == {("ring-jpeg.example", "ring.example", "near")}
