@@ -2,8 +2,9 @@
 recognition models, so it runs offline). Grouping reads them only for the logos of undecided pairs
 (search.textcheck) and keeps the reading in the payload (``text``), so each logo is read once.
 
-A reading is ``{"text": str, "confidence": float, "boxes": [[x0, y0, x1, y1], ...]}``: the recognised lines in
-reading order (top to bottom, then left to right), their mean confidence weighted by length, and where they are.
+A reading is ``{"text": str, "confidence": float, "lines": [str, ...], "boxes": [[x0, y0, x1, y1], ...]}``: the
+recognised lines joined in reading order (top to bottom, then left to right), their mean confidence weighted by
+length, and each line with its box.
 An empty ``text`` means nothing legible was found, which is evidence of nothing.
 """
 
@@ -51,7 +52,7 @@ def read_text(image: Image.Image) -> dict[str, Any]:
     weight = sum(len(text) for _box, text, _c in lines)
     confidence = sum(len(text) * c for _box, text, c in lines) / weight if weight else 0.0
     return {"text": " ".join(text for _box, text, _c in lines), "confidence": round(confidence, 4),
-            "boxes": [box for box, _text, _c in lines]}
+            "lines": [text for _box, text, _c in lines], "boxes": [box for box, _text, _c in lines]}
 
 
 def _reading_order(lines: list) -> list:

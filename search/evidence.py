@@ -242,25 +242,37 @@ def shape_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, limit: int, aspect
 AGREES, DIFFERS = "agrees", "differs"
 
 
-def normalised_text(reading: Any, min_confidence: float, min_chars: int) -> str | None:
+def normalised_text(reading: Any, min_confidence: float, min_chars: int, dominant: float = 0.0) -> str | None:
     """A payload's ``text`` reading (indexer.text) as lowercase letters and digits, when it is legible: read
-    with at least ``min_confidence`` and at least ``min_chars`` of them; else None (evidence of nothing)."""
+    with at least ``min_confidence`` and at least ``min_chars`` of them; else None (evidence of nothing). Only the
+    lines at least ``dominant`` times as tall as the tallest count: the wordmark, not a tagline or a region's
+    name under it."""
     if not isinstance(reading, Mapping) or not isinstance(reading.get("text"), str):
         return None
     confidence = reading.get("confidence")
     if not isinstance(confidence, int | float) or confidence < min_confidence:
         return None
-    text = re.sub(r"[^0-9a-z]", "", reading["text"].lower())
+    text = reading["text"]
+    lines, boxes = reading.get("lines"), reading.get("boxes")
+    if dominant and isinstance(lines, list) and isinstance(boxes, list) and len(lines) == len(boxes) and lines:
+        try:
+            heights = [float(box[3]) - float(box[1]) for box in boxes]
+        except (TypeError, ValueError, IndexError):
+            heights = []
+        if heights and max(heights) > 0:
+            text = " ".join(str(line) for line, height in zip(lines, heights, strict=True)
+                            if height >= dominant * max(heights))
+    text = re.sub(r"[^0-9a-z]", "", text.lower())
     return text if len(text) >= min_chars else None
 
 
 def text_pair(a: Mapping[str, Any], b: Mapping[str, Any], *, min_confidence: float, min_chars: int,
-              agree: float, differ: float) -> str | None:
+              agree: float, differ: float, dominant: float = 0.0) -> str | None:
     """What two logos' words say of the pair: AGREES (similarity >= ``agree``, or one text holds the other:
     an emblem + wordmark lockup, a dealer's name after the brand's), DIFFERS (similarity < ``differ``), or None
     (a text missing or illegible, or in between). Similarity: difflib's ratio of the normalised texts."""
-    x = normalised_text(a.get("text"), min_confidence, min_chars)
-    y = normalised_text(b.get("text"), min_confidence, min_chars)
+    x = normalised_text(a.get("text"), min_confidence, min_chars, dominant)
+    y = normalised_text(b.get("text"), min_confidence, min_chars, dominant)
     if x is None or y is None:
         return None
     if x in y or y in x:

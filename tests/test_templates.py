@@ -52,3 +52,17 @@ def test_text_pair_rules() -> None:
     assert verdict(said("ALLIANZ"), said("Allianz Direct")) == evidence.AGREES  # a lockup holds the emblem's word
     assert verdict(said("Orion Clinic", 0.5), said("Dune Steel")) is None  # illegible: evidence of nothing
     assert verdict(said("ab"), said("xy")) is None and verdict({}, said("Dune Steel")) is None
+
+
+def test_only_the_wordmark_lines_are_compared() -> None:
+    """A region's or a tagline's smaller line under one brand's wordmark is no disagreement; two wordmarks of
+    one height are."""
+    def lines(*rows: tuple[str, int]) -> dict:
+        boxes = [[0, 40 * i, 200, 40 * i + height] for i, (_text, height) in enumerate(rows)]
+        return {"text": {"text": " ".join(t for t, _h in rows), "confidence": 0.99,
+                         "lines": [t for t, _h in rows], "boxes": boxes}}
+
+    assert tiers.text_verdict(lines(("entergy", 40), ("ARKANSAS", 14)), lines(("entergy", 40), ("TEXAS", 14))) \
+        == evidence.AGREES
+    assert tiers.text_verdict(lines(("Orion", 30), ("Clinic", 30)), lines(("Dune", 30), ("Steel", 30))) \
+        == evidence.DIFFERS
