@@ -22,13 +22,19 @@ from indexer.store import LogoStore, StoreConfig  # noqa: E402
 from search.cluster import cluster_store  # noqa: E402
 
 
-def run(root: Path, brands: int, loners: int, weights: str, seed: int = 0):
-    truth = write_families(root / "files", brands, loners, seed)
+def import_and_index(root: Path, weights: str) -> tuple[DataDir, StoreConfig]:
+    """`logosim import` of ROOT/files into ROOT/data, then `index` with ``weights`` on the CPU."""
     data = DataDir(root / "data")
     with data.locked("import"):
         import_folder(root / "files", data, workers=1)
     config = StoreConfig(path=data.qdrant)
     index_data_dir(data, config, weights=weights, device="cpu", workers=0)
+    return data, config
+
+
+def run(root: Path, brands: int, loners: int, weights: str, seed: int = 0):
+    truth = write_families(root / "files", brands, loners, seed)
+    _data, config = import_and_index(root, weights)
     with LogoStore(config) as store:
         result = cluster_store(store)
     return truth, result

@@ -21,12 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.datadir import DataDir  # noqa: E402
-from convert.importer import import_folder  # noqa: E402
+from bench.families import import_and_index  # noqa: E402
 from fixtureweb.families import pair_scores  # noqa: E402
 from fixtureweb.templates import VARIANTS, write_templates  # noqa: E402
-from indexer.runner import index_data_dir  # noqa: E402
-from indexer.store import LogoStore, StoreConfig  # noqa: E402
+from indexer.store import LogoStore  # noqa: E402
 from pipeline.stages import text_reader  # noqa: E402
 from search import tiers  # noqa: E402
 from search.cluster import cluster_store  # noqa: E402
@@ -36,11 +34,7 @@ def run(root: Path, templates: int, companies: int, seed: int = 0, variants: tup
         read: bool = True, weights: str = "random"):
     """(truth, the clustering) of one template web; ``read``: with the words' check."""
     truth = write_templates(root / "files", templates, companies, seed, variants)
-    data = DataDir(root / "data")
-    with data.locked("import"):
-        import_folder(root / "files", data, workers=1)
-    config = StoreConfig(path=data.qdrant)
-    index_data_dir(data, config, weights=weights, device="cpu", workers=0)
+    data, config = import_and_index(root, weights)
     with LogoStore(config) as store:
         result = cluster_store(store, read_text=text_reader(data) if read else None)
     return truth, result

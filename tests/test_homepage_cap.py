@@ -145,8 +145,9 @@ def test_an_oversized_page_stops_at_its_main_content_once_its_header_logo_came(b
     assert (records["late.test"].status, records["late.test"].logo_url) == ("ok", "https://late.test/late.png")
     assert _stat(log, "logosim/homepage_stopped_at_main") == 1
     assert _stat(log, "logosim/homepage_truncated") == 1
-    # big.test's few kilobytes (chunks in flight included) and late.test's 2 MiB cap, not 2 x 2 MiB.
-    assert _stat(log, "downloader/response_bytes") < 2 * 1024 * 1024 + 512 * 1024
+    # late.test's 2 MiB cap and what big.test sent before its stop, not 2 x 2 MiB. What is in flight before the
+    # abort grows with the machine's load: a few KB idle, 0.7 MB with the suite running on both cores.
+    assert _stat(log, "downloader/response_bytes") < 2 * 1024 * 1024 + 1536 * 1024
 
 
 def test_the_stop_at_main_can_be_switched_off(big_proxy: str, tmp_path: Path) -> None:
