@@ -15,6 +15,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_ALLOW_PRIVATE_ADDRESSES  allow_private_addresses  1: intranet crawls may reach private addresses
     LOGOSIM_FRONTIER       frontier          redis://HOST:PORT/DB: crawl as one worker of a shared frontier
     LOGOSIM_PROXY          proxy             a forward proxy for every request of the crawl and of `similar URL`
+    LOGOSIM_READ_TEXT      read_text         0: grouping reads no logo's words (OCR; on by default)
 
 It is read when a command starts (``from_env``), never when a module is imported.
 """
@@ -43,6 +44,7 @@ ENV = {
     "allow_private_addresses": "LOGOSIM_ALLOW_PRIVATE_ADDRESSES",
     "frontier": "LOGOSIM_FRONTIER",
     "proxy": "LOGOSIM_PROXY",
+    "read_text": "LOGOSIM_READ_TEXT",
 }
 
 
@@ -60,6 +62,8 @@ class Config:
     allow_private_addresses: bool = False  # off by default: no request to loopback/private/link-local...
     frontier: str | None = None  # a shared Redis frontier (crawler/frontier.py); one local list when unset
     proxy: str | None = None  # a forward proxy for the crawl and `similar URL` (the demo's web, a corporate proxy)
+    # grouping reads the words of the logos of undecided pairs (search.textcheck: ~3 logos/s of OCR, once a logo)
+    read_text: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -88,6 +92,8 @@ class Config:
 def _parse(name: str, variable: str, raw: str) -> Any:
     if name in ("offline", "allow_private_addresses"):
         return raw.lower() in ("1", "true", "yes", "on")
+    if name == "read_text":
+        return raw.lower() not in ("0", "false", "no", "off")
     if name == "index_workers":
         try:
             value = int(raw)

@@ -212,10 +212,11 @@ def _cluster(config: Config, data: DataDir, options: ClusterOptions, reporter: R
         if not store.count():
             raise LogosimError(f"collection '{config.collection}' holds no vectors: run `logosim index` first")
         if options.incremental:
-            result = _place_new(data, store, reporter)
+            result = _place_new(config, data, store, reporter)
         else:
             reporter.note("grouping logos…")
-            result = cluster_store(store, min_cluster_size=options.min_cluster_size, read_text=text_reader(data))
+            result = cluster_store(store, min_cluster_size=options.min_cluster_size,
+                                   read_text=text_reader(data) if config.read_text else None)
         write_clusters(result, data)
         report_path = write_report(result, result.points or store, data)  # one scroll, not two
     update_state(data, "cluster", finished_at=now_iso(), groups=len(result.groups), outliers=len(result.outliers))
@@ -229,14 +230,14 @@ def text_reader(data: DataDir) -> Callable[[StoredPoint], dict[str, Any] | None]
     return lambda point: read_logo_file(data.logo_at(point.payload.get("logo_path"), point.domain))
 
 
-def _place_new(data: DataDir, store: LogoStore, reporter: Reporter) -> ClusterResult:
+def _place_new(config: Config, data: DataDir, store: LogoStore, reporter: Reporter) -> ClusterResult:
     from search.cluster import write_labels
     from search.incremental import place_new
 
     previous = load_previous(data)
     reporter.note("placing logos indexed since the last clustering…")
     started = time.perf_counter()
-    result, changed = place_new(store, previous, read_text=text_reader(data))
+    result, changed = place_new(store, previous, read_text=text_reader(data) if config.read_text else None)
     write_labels(store, result, only=changed)
     for domain, reading in sorted(result.readings.items()):
         store.set_payload([domain], {"text": reading})
