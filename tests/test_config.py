@@ -61,3 +61,12 @@ def test_only_the_configuration_module_reads_the_environment() -> None:
     if cli:
         offenders["cli.py"] = cli
     assert offenders == {}
+
+
+def test_reading_words_is_on_unless_turned_off() -> None:
+    from common.config import Config
+
+    assert Config.from_env({}).read_text is True
+    assert Config.from_env({"LOGOSIM_READ_TEXT": "0"}).read_text is False
+    assert Config.from_env({"LOGOSIM_READ_TEXT": "off"}, read_text=None).read_text is False
+    assert Config.from_env({"LOGOSIM_READ_TEXT": "1"}).read_text is True
