@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/embed.py --device cpu --workers 0 1 2 --synthetic 96 --real 96
     .venv/bin/python bench/embed.py --device cuda --batch-size 256 --workers 4 8 --synthetic 4096 --real 3000
+
+Where ../shared is absent (a lent GPU machine), import the real logos here first and carry the folder:
+
+    .venv/bin/python bench/embed.py --real 3000 --keep-real .devdata/real
+    python3 bench/embed.py --device cuda ... --real-data .devdata/real
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -91,7 +97,7 @@ def real_data_dir(root: Path, limit: int) -> DataDir | None:
     picked = root / "picked"
     picked.mkdir(parents=True)
     for path in sorted(p for p in (REAL / "logos").iterdir() if p.is_file())[:limit]:
-        (picked / path.name).symlink_to(path)
+        shutil.copyfile(path, picked / path.name)  # copies: import refuses links that leave its folder
     data_dir = DataDir(root / "data")
     import_folder(picked, data_dir)
     return data_dir
@@ -134,11 +140,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=None, help="DataLoader workers to compare")
     parser.add_argument("--synthetic", type=int, default=96, help="synthetic logos (0 to skip)")
     parser.add_argument("--real", type=int, default=96, help="real logos from ../shared/data (0 to skip)")
+    parser.add_argument("--real-data", type=Path, default=None,
+                        help="an already imported data folder of real logos (a machine without ../shared), "
+                             "used instead of --real; made here with --keep-real")
+    parser.add_argument("--keep-real", type=Path, default=None,
+                        help="import the --real logos into this data folder, keep it and stop")
     parser.add_argument("--embedded", default="edge", choices=["local", "edge"], help="embedded Qdrant backend")
     parser.add_argument("--model-batches", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the sweep, re-measuring the model each round (noisy shared machines)")
     args = parser.parse_args()
+
+    if args.keep_real:
+        with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
+            kept = real_data_dir(Path(tmp), args.real)
+            if kept is None:
+                sys.exit(f"error: {REAL} absent")
+            shutil.copytree(kept.root, args.keep_real)
+        print(f"{args.keep_real}: {args.real} real logos imported")
+        return
 
     embedder = Embedder(args.weights, args.device, args.batch_size)
     args.batch_size = embedder.batch_size
@@ -149,7 +169,9 @@ def main() -> None:
         sets = {}
         if args.synthetic:
             sets["synthetic"] = make_data_dir(Path(tmp) / "synthetic", args.synthetic)[0]
-        if args.real:
+        if args.real_data:
+            sets["real"] = DataDir(args.real_data)
+        elif args.real:
             real = real_data_dir(Path(tmp) / "real", args.real)
             if real is None:
                 print(f"real logos: {REAL} absent, skipped")

@@ -30,7 +30,8 @@ from indexer.weights import Weights
 
 # On CPU the model needs every core and decoding is ~5% of the work (bench/embed.py): workers only compete.
 CPU_WORKERS = 0
-# On a GPU decoding is the bottleneck (~5 ms per logo per core): use the cores, leaving one to feed the GPU.
+# On a GPU decoding is the bottleneck (6.7-11.8 ms per logo per core against a model at 14,000 img/s on an
+# H200, docs/BENCHMARKS.md): use the cores, leaving one to feed the GPU.
 MAX_GPU_WORKERS = 16
 PREFETCH = 2  # batches each worker prepares ahead
 SHM_PATH = "/dev/shm"
