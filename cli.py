@@ -127,7 +127,8 @@ class RichReporter(Reporter):
 # -- crawl / import ---------------------------------------------------------------------------------------
 def _print_crawl(report: dict) -> None:
     err.print(f"[bold]{report['ok']}/{report['total']}[/] domains have a logo ({report['found_pct']}%), "
-              f"{report['no_logo']} without, {report['failed']} unreachable; {report['skipped']} were already done.")
+              f"{report['no_logo']} without, {report['failed']} unreachable; {report['skipped']} were already done"
+              + (f" ({report['processes']} crawl processes)." if report.get("processes", 1) > 1 else "."))
     _counter_table("found by source", report["by_source"])
     _counter_table("not found, by reason", report["by_reason"])
     for rejected in report["rejected_lines"][:20]:
@@ -146,6 +147,9 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
     err.print(table)
 
 
+ProcessesOpt = Annotated[int | None, typer.Option(
+    "--processes", "-p", min=1,
+    help="Crawl processes on this machine (default: one per core) [env LOGOSIM_CRAWL_PROCESSES]")]
 FrontierOpt = Annotated[str | None, typer.Option(
     "--frontier", help="A shared Redis frontier, redis://HOST:PORT/DB [env LOGOSIM_FRONTIER]: many workers, one list.")]
 
@@ -156,12 +160,13 @@ def crawl(file: Annotated[Path | None, typer.Argument(
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
           frontier: FrontierOpt = None, allow_private_addresses: AllowPrivateOpt = None, proxy: ProxyOpt = None,
+          processes: ProcessesOpt = None,
           explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
                                                       help="Print one site's scored logo candidates; write nothing")] = None,
           ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     config = _config(data_dir, user_agent=user_agent, frontier=frontier,
-                     allow_private_addresses=allow_private_addresses, proxy=proxy)
+                     allow_private_addresses=allow_private_addresses, proxy=proxy, crawl_processes=processes)
     if explain is not None:
         return _explain(config, explain, as_json)
     report = _guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())).to_dict()
@@ -366,9 +371,11 @@ def run(file: Annotated[Path | None, typer.Argument(help="Domains file (not need
         data_dir: DataDirOpt = None, start: Annotated[Stage, typer.Option("--from", help="Restart from this stage.")] = Stage.crawl,
         force: ForceOpt = False, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
         device: DeviceOpt = Device.auto, batch_size: BatchOpt = None, weights: WeightsOpt = "imagenet",
-        min_cluster_size: MinClusterOpt = 2, proxy: ProxyOpt = None, as_json: JsonOpt = False) -> None:
+        min_cluster_size: MinClusterOpt = 2, proxy: ProxyOpt = None, processes: ProcessesOpt = None,
+        as_json: JsonOpt = False) -> None:
     """Run crawl -> index -> cluster into one data folder; a rerun resumes where the last one stopped."""
-    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url, proxy=proxy)
+    config = _config(data_dir, collection=collection, qdrant_url=qdrant_url, proxy=proxy,
+                     crawl_processes=processes)
     result, report_path = _guard(lambda: stages.run(
         config, file, start=start, force=force,
         index_options=IndexOptions(weights=weights, device=device.value, batch_size=batch_size),

@@ -16,6 +16,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_FRONTIER       frontier          redis://HOST:PORT/DB: crawl as one worker of a shared frontier
     LOGOSIM_PROXY          proxy             a forward proxy for every request of the crawl and of `similar URL`
     LOGOSIM_READ_TEXT      read_text         0: grouping reads no logo's words (OCR; on by default)
+    LOGOSIM_CRAWL_PROCESSES  crawl_processes  crawl processes on this machine (default: one per core)
 
 It is read when a command starts (``from_env``), never when a module is imported.
 """
@@ -45,6 +46,7 @@ ENV = {
     "frontier": "LOGOSIM_FRONTIER",
     "proxy": "LOGOSIM_PROXY",
     "read_text": "LOGOSIM_READ_TEXT",
+    "crawl_processes": "LOGOSIM_CRAWL_PROCESSES",
 }
 
 
@@ -64,6 +66,8 @@ class Config:
     proxy: str | None = None  # a forward proxy for the crawl and `similar URL` (the demo's web, a corporate proxy)
     # grouping reads the words of the logos of undecided pairs (search.textcheck: ~3 logos/s of OCR, once a logo)
     read_text: bool = True
+    # crawl processes on this machine (crawler.processes); None: one per core the process may use
+    crawl_processes: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -94,12 +98,13 @@ def _parse(name: str, variable: str, raw: str) -> Any:
         return raw.lower() in ("1", "true", "yes", "on")
     if name == "read_text":
         return raw.lower() not in ("0", "false", "no", "off")
-    if name == "index_workers":
+    if name in ("index_workers", "crawl_processes"):
         try:
             value = int(raw)
         except ValueError:
-            raise LogosimError(f"{variable}={raw!r} is not a number of worker processes") from None
-        if value < 0:
-            raise LogosimError(f"{variable}={raw!r} must be 0 or more")
+            raise LogosimError(f"{variable}={raw!r} is not a number of processes") from None
+        least = 0 if name == "index_workers" else 1
+        if value < least:
+            raise LogosimError(f"{variable}={raw!r} must be {least} or more")
         return value
     return raw

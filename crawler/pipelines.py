@@ -56,22 +56,29 @@ class ManifestPipeline:
     or torn lines. It runs inside the data folder's lock, which the crawl's entry point holds (logosim's stage,
     or `scrapy crawl`'s command: crawler/commands/crawl.py)."""
 
-    def __init__(self, data_dir: DataDir, stats: StatsCollector, crawler: Crawler | None = None) -> None:
+    def __init__(self, data_dir: DataDir, stats: StatsCollector, crawler: Crawler | None = None,
+                 shared: bool = False) -> None:
         self.data_dir = data_dir
         self.stats = stats
         self.crawler = crawler
+        # One of several processes writing this folder (crawler.processes): their coordinator sweeps and compacts.
+        self.shared = shared
         self.writer: ManifestWriter | None = None
         self.written: dict[str, ManifestRecord] = {}  # this crawl's records, by domain
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ManifestPipeline:
         assert crawler.stats is not None
-        pipeline = cls(crawl_data_dir(crawler), crawler.stats, crawler)
+        pipeline = cls(crawl_data_dir(crawler), crawler.stats, crawler,
+                       shared=crawler.settings.getbool("LOGOSIM_SHARED_FOLDER"))
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
     def open_spider(self) -> None:
-        self.data_dir.ensure()
+        if self.shared:  # no sweep: another process's temporary file may be in flight
+            self.data_dir.logos.mkdir(parents=True, exist_ok=True)
+        else:
+            self.data_dir.ensure()
         self.writer = ManifestWriter(self.data_dir.manifest)
 
     async def process_item(self, item: LogoItem) -> LogoItem:
@@ -94,7 +101,8 @@ class ManifestPipeline:
             return
         self.writer.close()
         self.writer = None
-        self._compact()
+        if not self.shared:
+            self._compact()
 
     def _compact(self) -> None:
         """Rewrite the manifest when it holds superseded or unreadable lines: from the read the crawl planned from

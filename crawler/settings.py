@@ -91,6 +91,7 @@ LOGOSIM_MAX_REFRESHES = 3  # <meta http-equiv=refresh> hops followed by the spid
 LOGOSIM_MAX_STYLESHEETS = 3  # same-origin sheets read when the markup shows no header logo but has an element to paint (crawler.stylesheets)
 LOGOSIM_STYLESHEET_MAXSIZE = 256 * 1024  # bytes; a bigger sheet is skipped
 LOGOSIM_PROXY = None  # a forward proxy URL for every request (the demo's web); http_proxy works too
+LOGOSIM_SHARED_FOLDER = False  # True in each of a crawl's processes (crawler.processes): no sweep, no compaction
 LOGOSIM_RETRY_AFTER_MAX = 10.0  # seconds; a larger Retry-After is cut to this
 LOGOSIM_RETRY_BACKOFF = 0.5  # seconds; doubled per retry when the server gives no Retry-After
 LOGOSIM_WORKER = None  # this worker's name on the frontier; default HOST-PID

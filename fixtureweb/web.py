@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import signal
 import socket
 import ssl
@@ -335,6 +336,13 @@ class FixtureWeb:
     @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far (Linux /proc): benchmarks report it beside the crawler's, as
+        both share the machine's cores."""
+        assert self._proc is not None
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def proxy_env(self) -> dict[str, str]:
         return proxy_env(self.port)

@@ -101,6 +101,7 @@ def crawl(config: Config, file: Path | None, *, force: bool = False, settings: d
 
 def _crawl(config: Config, data: DataDir, file: Path | None, force: bool, settings: dict[str, Any] | None,
            reporter: Reporter) -> CrawlSummary:
+    from crawler.processes import default_processes
     from crawler.runner import run_crawl
 
     with reporter.task("crawl") as tick:
@@ -111,7 +112,8 @@ def _crawl(config: Config, data: DataDir, file: Path | None, force: bool, settin
             tick(advance=1, status=f"ok {counts['ok']} · no logo {counts['no_logo']} · failed {counts['failed']}")
 
         summary = run_crawl(file, data, force=force, settings=crawl_settings(config) | (settings or {}),
-                            on_record=on_record, on_start=lambda total: tick(total=total))
+                            on_record=on_record, on_start=lambda total: tick(total=total),
+                            processes=config.crawl_processes or default_processes())
     update_state(data, "crawl", finished_at=now_iso(), input=str(file or config.frontier), total=summary.total)
     return summary
 
