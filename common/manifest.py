@@ -102,7 +102,11 @@ class ManifestWriter:
                         append.write(b"\n")
 
     def write(self, record: ManifestRecord) -> None:
-        write_all(self._fd, (record.to_json() + "\n").encode("utf-8"))
+        self.write_many([record])
+
+    def write_many(self, records: list[ManifestRecord]) -> None:
+        """One write of all their lines and one fsync (group commit): a kill tears at most the last line."""
+        write_all(self._fd, "".join(record.to_json() + "\n" for record in records).encode("utf-8"))
         if self.fsync:
             os.fsync(self._fd)
 

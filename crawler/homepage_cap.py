@@ -3,7 +3,7 @@
 Scrapy cancels a download whose Content-Length exceeds DOWNLOAD_MAXSIZE before reading a byte, so a 12 MB
 homepage with its logo in the first kilobytes was refused as ``homepage_too_large``. For homepage requests
 this middleware lifts that per-request limit on the way to the downloader; the spider's ``bytes_received``
-handler (``LogosSpider.truncate_homepage``) stops the body at LOGOSIM_HOMEPAGE_MAXSIZE, which bounds the
+handler (``LogosSpider.on_bytes``) stops the body at LOGOSIM_HOMEPAGE_MAXSIZE, which bounds the
 bytes read whatever the server declares or streams. On the way back the limit is restored and a compressed
 page is decoded here, to at most the cap of its decoded bytes (``decoded_prefix``), before
 HttpCompressionMiddleware (590) would inflate it whole. Ordered at 595: after compression's request hook,
@@ -170,7 +170,7 @@ class HomepageCapMiddleware:
     def process_request(self, request: Request, spider: Any = None) -> None:
         if request.meta.get("homepage"):
             request.meta[_SAVED] = request.meta.get("download_maxsize", self.maxsize)
-            request.meta["download_maxsize"] = 0  # no declared-length refusal: truncate_homepage bounds the read
+            request.meta["download_maxsize"] = 0  # no declared-length refusal: on_bytes bounds the read
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         """A compressed homepage is decoded here to at most the page cap (the cap counts the page's own bytes, not

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.threads import deferToThread
 
-from common.datadir import DataDir, atomic_write_bytes
+from common.datadir import DataDir, atomic_write_many
 from common.manifest import (
     OK,
     ManifestRecord,
@@ -19,6 +19,7 @@ from common.manifest import (
     read_manifest,
     rewrite_manifest,
 )
+from crawler.groupcommit import GroupCommit
 from crawler.items import LogoItem
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ def crawl_data_dir(crawler: Crawler) -> DataDir:
 
 
 class LogoFilePipeline:
-    """logos/<domain>.png, written atomically in a worker thread (fsync must not block the reactor)."""
+    """logos/<domain>.png, written atomically and made durable in batches (crawler.groupcommit) in a worker
+    thread (a sync must not block the reactor); an item goes on once its file is durable."""
 
     def __init__(self, data_dir: DataDir) -> None:
         self.data_dir = data_dir
+        self.files: GroupCommit[tuple[Path, bytes]] = GroupCommit(atomic_write_many)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LogoFilePipeline:
@@ -45,7 +48,7 @@ class LogoFilePipeline:
     async def process_item(self, item: LogoItem) -> LogoItem:
         if item.ok and item.png is not None:
             path = self.data_dir.logo_path(item.domain)
-            await maybe_deferred_to_future(deferToThread(atomic_write_bytes, path, item.png))
+            await maybe_deferred_to_future(self.files.submit((path, item.png)))
             item.record.logo_path = self.data_dir.relative(path)
             item.png = None
         return item
@@ -64,6 +67,7 @@ class ManifestPipeline:
         # One of several processes writing this folder (crawler.processes): their coordinator sweeps and compacts.
         self.shared = shared
         self.writer: ManifestWriter | None = None
+        self.lines: GroupCommit[ManifestRecord] = GroupCommit(self._write_lines)
         self.written: dict[str, ManifestRecord] = {}  # this crawl's records, by domain
 
     @classmethod
@@ -84,10 +88,14 @@ class ManifestPipeline:
     async def process_item(self, item: LogoItem) -> LogoItem:
         assert self.writer is not None, "the manifest is written only while the data folder is locked"
         item.record.fetched_at = now_iso()
-        await maybe_deferred_to_future(deferToThread(self.writer.write, item.record))
+        await maybe_deferred_to_future(self.lines.submit(item.record))
         self.written[item.record.domain] = item.record
         self.count(item.record)
         return item
+
+    def _write_lines(self, records: list[ManifestRecord]) -> None:
+        assert self.writer is not None, "the crawl closes the manifest only once every item is written"
+        self.writer.write_many(records)
 
     def count(self, record: ManifestRecord) -> None:
         self.stats.inc_value(f"logosim/status/{record.status}")

@@ -31,6 +31,7 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     IgnoreRequest,
     ResponseDataLossError,
+    StopDownload,
 )
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -80,6 +81,8 @@ def _exception_reason(exc: BaseException, homepage: bool) -> str:
     text = str(exc)
     if isinstance(exc, BlockedAddress):
         return BLOCKED
+    if isinstance(exc, StopDownload) and exc.fail:  # only the low-speed rule stops a download as failed
+        return "timeout"
     checks: tuple[tuple[type | tuple[type, ...], str], ...] = (
         ((CannotResolveHostError, twisted_error.DNSLookupError), "dns_error"),
         ((DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError), "connection_refused"),

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,21 @@ def test_retry_after_parsing():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
+
+
+def test_a_trickling_site_is_stopped_by_the_low_speed_rule(web, tmp_path):
+    """The slow site sends its page at 2 bytes/s: stopped as a timeout LOGOSIM_LOW_SPEED_TIME after its first
+    bytes, long before DOWNLOAD_TIMEOUT, and its other scheme is not tried (the server answered)."""
+    slow = [domain for domain, truth in web.truth.items() if truth.kind == "slow"]
+    domains = web.write_domains(tmp_path / "slow.csv", slow)
+    cmd = [sys.executable, "-m", "scrapy.cmdline", "crawl", "logos", "-a", f"domains={domains}",
+           "-s", "DOWNLOAD_TIMEOUT=60", "-s", "LOGOSIM_LOW_SPEED_TIME=2", "-s", "LOG_LEVEL=INFO"]
+    started = time.monotonic()
+    result = subprocess.run(cmd, cwd=ROOT, env=_env(web, tmp_path / "data"), capture_output=True, text=True,
+                            timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = read_manifest(tmp_path / "data" / "manifest.jsonl").records[slow[0]]
+    assert (record.status, record.reason) == ("failed", "timeout")
+    assert "'logosim/too_slow': 1," in result.stderr
+    assert elapsed < 30, f"{elapsed:.0f} s: the trickle held the request towards DOWNLOAD_TIMEOUT"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 PRIORITY_HOME, PRIORITY_LOGO = 1, 2
 _FINAL_HOME_REASONS = ("http_", "too_many_redirects", "homepage_too_large")
 _REGION = "_header_region"
+_FLOW = "_flow"  # (request id, monotonic time of its first body bytes, bytes so far)
 
 
 @dataclass
@@ -140,7 +142,9 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         spider.init_stylesheets(settings)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
-        crawler.signals.connect(spider.truncate_homepage, signal=signals.bytes_received)
+        spider.low_speed_limit = settings.getint("LOGOSIM_LOW_SPEED_LIMIT")
+        spider.low_speed_time = settings.getfloat("LOGOSIM_LOW_SPEED_TIME")
+        crawler.signals.connect(spider.on_bytes, signal=signals.bytes_received)
         if spider.stop_at_main:
             crawler.signals.connect(spider.watch_oversized_homepage, signal=signals.headers_received)
         crawler.signals.connect(spider.recover_lost_sites, signal=signals.spider_idle)
@@ -198,15 +202,27 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
             request.meta[_REGION] = (id(request), HeaderRegion(request.url, request.meta["job"].domain,
                                                                self.extract_deadline))
 
-    def truncate_homepage(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
-        """Keep only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes of a page: the logo is near the top; of a page
+    def on_bytes(self, data: bytes, request: Request, spider: scrapy.Spider) -> None:
+        """Every body's bytes as they arrive (one handler: it runs for each chunk of every response).
+
+        A body slower than LOGOSIM_LOW_SPEED_LIMIT bytes/s on average once LOGOSIM_LOW_SPEED_TIME seconds have
+        passed since its first bytes is stopped as a timeout (curl's --speed-limit/--speed-time, which curl also
+        reports as a timeout): a server that trickles would otherwise hold the request for DOWNLOAD_TIMEOUT.
+        Of a homepage only the first LOGOSIM_HOMEPAGE_MAXSIZE bytes are kept: the logo is near the top; of a page
         cut anyway, only what comes before its main content when that shows the header logo."""
+        # Retries and redirects copy meta: count per request object, not per meta dict.
+        now = time.monotonic()
+        owner, first, received = request.meta.get(_FLOW, (None, now, 0))
+        if owner != id(request):
+            first, received = now, 0
+        received += len(data)
+        request.meta[_FLOW] = (id(request), first, received)
+        if now - first >= self.low_speed_time and received < self.low_speed_limit * (now - first):
+            request.meta.pop(_REGION, None)
+            self.crawler.stats.inc_value("logosim/too_slow")
+            raise StopDownload(fail=True)  # crawler.reasons: a timeout
         if not request.meta.get("homepage"):
             return
-        # Retries and redirects copy meta: count per request object, not per meta dict.
-        owner, received = request.meta.get("_received", (None, 0))
-        received = (received if owner == id(request) else 0) + len(data)
-        request.meta["_received"] = (id(request), received)
         owner, region = request.meta.get(_REGION, (None, None))
         if owner == id(request) and region.feed(data):
             request.meta.pop(_REGION)
