@@ -147,6 +147,15 @@ def _counter_table(title: str, counts: dict[str, int]) -> None:
     err.print(table)
 
 
+class BrowserMode(str, Enum):
+    auto = "auto"
+    never = "never"
+    always = "always"
+
+
+BrowserOpt = Annotated[BrowserMode | None, typer.Option(
+    "--browser", help="Read script-built pages in headless Chromium: auto (when the served page shows no header "
+                      "logo and looks script-built), never, always [env LOGOSIM_BROWSER]")]
 ProcessesOpt = Annotated[int | None, typer.Option(
     "--processes", "-p", min=1,
     help="Crawl processes on this machine (default: one per core) [env LOGOSIM_CRAWL_PROCESSES]")]
@@ -160,13 +169,14 @@ def crawl(file: Annotated[Path | None, typer.Argument(
           data_dir: DataDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False,
           user_agent: Annotated[str | None, typer.Option("--user-agent", help="[env LOGOSIM_USER_AGENT]")] = None,
           frontier: FrontierOpt = None, allow_private_addresses: AllowPrivateOpt = None, proxy: ProxyOpt = None,
-          processes: ProcessesOpt = None,
+          processes: ProcessesOpt = None, browser: BrowserOpt = None,
           explain: Annotated[str | None, typer.Option("--explain", metavar="DOMAIN",
                                                       help="Print one site's scored logo candidates; write nothing")] = None,
           ) -> None:
     """Visit every site, find its logo, save it as PNG, one manifest record per domain."""
     config = _config(data_dir, user_agent=user_agent, frontier=frontier,
-                     allow_private_addresses=allow_private_addresses, proxy=proxy, crawl_processes=processes)
+                     allow_private_addresses=allow_private_addresses, proxy=proxy, crawl_processes=processes,
+                     browser=browser.value if browser else None)
     if explain is not None:
         return _explain(config, explain, as_json)
     report = _guard(lambda: stages.crawl(config, file, force=force, reporter=RichReporter())).to_dict()
@@ -372,10 +382,10 @@ def run(file: Annotated[Path | None, typer.Argument(help="Domains file (not need
         force: ForceOpt = False, collection: CollectionOpt = "logos", qdrant_url: QdrantUrlOpt = None,
         device: DeviceOpt = Device.auto, batch_size: BatchOpt = None, weights: WeightsOpt = "imagenet",
         min_cluster_size: MinClusterOpt = 2, proxy: ProxyOpt = None, processes: ProcessesOpt = None,
-        as_json: JsonOpt = False) -> None:
+        browser: BrowserOpt = None, as_json: JsonOpt = False) -> None:
     """Run crawl -> index -> cluster into one data folder; a rerun resumes where the last one stopped."""
     config = _config(data_dir, collection=collection, qdrant_url=qdrant_url, proxy=proxy,
-                     crawl_processes=processes)
+                     crawl_processes=processes, browser=browser.value if browser else None)
     result, report_path = _guard(lambda: stages.run(
         config, file, start=start, force=force,
         index_options=IndexOptions(weights=weights, device=device.value, batch_size=batch_size),

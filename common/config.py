@@ -17,6 +17,7 @@ reads or writes ``os.environ`` (Scrapy's own settings module excepted, for ``scr
     LOGOSIM_PROXY          proxy             a forward proxy for every request of the crawl and of `similar URL`
     LOGOSIM_READ_TEXT      read_text         0: grouping reads no logo's words (OCR; on by default)
     LOGOSIM_CRAWL_PROCESSES  crawl_processes  crawl processes on this machine (default: one per core)
+    LOGOSIM_BROWSER        browser           auto (default): script-built pages read in headless Chromium; never; always
 
 It is read when a command starts (``from_env``), never when a module is imported.
 """
@@ -47,6 +48,7 @@ ENV = {
     "proxy": "LOGOSIM_PROXY",
     "read_text": "LOGOSIM_READ_TEXT",
     "crawl_processes": "LOGOSIM_CRAWL_PROCESSES",
+    "browser": "LOGOSIM_BROWSER",
 }
 
 
@@ -68,6 +70,7 @@ class Config:
     read_text: bool = True
     # crawl processes on this machine (crawler.processes); None: one per core the process may use
     crawl_processes: int | None = None
+    browser: str = "auto"  # the crawl's browser pass (crawler.browser): auto, never or always
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -96,6 +99,10 @@ class Config:
 def _parse(name: str, variable: str, raw: str) -> Any:
     if name in ("offline", "allow_private_addresses"):
         return raw.lower() in ("1", "true", "yes", "on")
+    if name == "browser":
+        if raw.lower() not in ("auto", "never", "always"):
+            raise LogosimError(f"{variable}={raw!r}: use auto, never or always")
+        return raw.lower()
     if name == "read_text":
         return raw.lower() not in ("0", "false", "no", "off")
     if name in ("index_workers", "crawl_processes"):

@@ -31,6 +31,8 @@ class ManifestRecord:
     warning: str | None = None
     # The next candidates after the chosen logo (at most two): [{"url": ..., "source": ...}], best first.
     alternatives: list[dict[str, str]] | None = None
+    # True when the logo was found in the page as headless Chromium rendered it (crawler.browser)
+    rendered: bool | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False)

@@ -26,15 +26,18 @@ class Explanation:
     page_url: str | None = None
     failure: str | None = None  # the reason when no page was read (dns_error, http_404, not_html...)
     candidates: list[dict[str, Any]] = field(default_factory=list)  # best first, as the crawl tries them
+    rendered: bool = False  # read from the page as headless Chromium rendered it (crawler.browser)
 
     def to_dict(self) -> dict[str, Any]:
         return {"domain": self.domain, "page_url": self.page_url, "failure": self.failure,
-                "candidates": self.candidates}
+                "rendered": self.rendered, "candidates": self.candidates}
 
     def lines(self) -> list[str]:
         """The human-readable table: one line per candidate, best first; what the page wrote (URLs, class names,
         alt text) with its control characters escaped, so that it cannot act on the terminal."""
         head = f"{self.domain}: {printable(self.page_url or 'no page')}"
+        if self.rendered:
+            head += "  (as rendered in headless Chromium: the served page looks built by a script)"
         if self.failure:
             return [head, f"  no candidates: {printable(self.failure)}"]
         lines = [head]
@@ -67,6 +70,7 @@ class ExplainSpider(LogosSpider):
         """Called once the homepage's candidates are scored: record them instead of fetching any."""
         rows = [candidate_row(rank, cand) for rank, cand in enumerate(job.candidates, start=1)]
         self.explanation.candidates = rows
+        self.explanation.rendered = job.rendered
         return []
 
     async def parse_home(self, response: Response) -> Iterable[Any]:  # type: ignore[override]

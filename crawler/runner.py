@@ -39,6 +39,7 @@ def config_settings(config: Config) -> dict[str, Any]:
         settings["LOGOSIM_ALLOW_PRIVATE_ADDRESSES"] = True
     if config.frontier:
         settings["LOGOSIM_FRONTIER"] = config.frontier
+    settings["LOGOSIM_BROWSER"] = config.browser
     return settings
 
 

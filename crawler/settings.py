@@ -68,6 +68,11 @@ ITEM_PIPELINES = {
 }
 LOG_LEVEL = "INFO"
 LOGOSIM_ALLOW_PRIVATE_ADDRESSES = False  # True only for intranet crawls: lets requests reach non-global addresses
+LOGOSIM_BROWSER = "auto"  # auto: script-built pages read again in headless Chromium (crawler.browser); never; always
+LOGOSIM_BROWSER_DEADLINE = 15.0  # seconds from a page's navigation to its served DOM (then the request fails)
+LOGOSIM_BROWSER_PAGES = 4  # pages open at once (each ~100 MB in Chromium)
+LOGOSIM_BROWSER_SETTLE = 3.0  # seconds to wait for the page's load event, then its DOM is read as it stands
+LOGOSIM_CHROMIUM = None  # the Chromium to drive; default: chromium (Debian's) on PATH
 LOGOSIM_CONVERT_CPU_S = 8  # CPU seconds per logo in a worker (RLIMIT_CPU): the kernel's backstop to the deadline
 LOGOSIM_CONVERT_DEADLINE = 5.0  # wall-clock seconds per logo; then the worker is killed: convert_timeout (calibration: convertpool)
 LOGOSIM_CONVERT_MEMORY_MB = 2048  # a conversion worker's address space (RLIMIT_AS); calibration in convert/pool.py

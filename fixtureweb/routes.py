@@ -13,6 +13,7 @@ class Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     mode: str = "normal"  # normal | trickle | giant | huge | stream (no length) | flaky (fail once, then the body)
+    gate: Route | None = None  # answered instead while the request lacks the cookie (fixtureweb.scripted)
 
 
 # A site's answers by path; a callable is built when first asked for (bombs are big).

@@ -30,6 +30,14 @@ from fixtureweb.pagekinds import (
     page_logo_block,
 )
 from fixtureweb.routes import Route, Routes
+from fixtureweb.scripted import (
+    SCRIPTED_EXPECTED,
+    SCRIPTED_KINDS,
+    SCRIPTED_WEIGHTS,
+    challenge_page,
+    scripted_assets,
+    scripted_home,
+)
 from fixtureweb.site import Brand, Site
 from fixtureweb.ssrf import (
     SSRF_EXPECTED,
@@ -56,6 +64,8 @@ BEHAVIOUR_KINDS = (
 # Logos that attack the crawler (fixtureweb.hostile); weight 0: only ``--kinds`` serves them.
 HOSTILE_KINDS = ("svg_file_ref", "svg_entity_bomb", "png_bomb", "svg_huge_dims", "huge_logo_50mb")
 KINDS = PLACEMENT_KINDS + BEHAVIOUR_KINDS + HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS + PAGE_KINDS
+# Sites only a browser reads (fixtureweb.scripted): outside KINDS, so a web of every kind starts no browser.
+ALL_KINDS = KINDS + SCRIPTED_KINDS
 _OUTCOMES: dict[str, tuple[str, str | None]] = {
     "http404": ("failed", "http_404"), "always500": ("failed", "http_5xx"),
     "redirect_loop": ("failed", "too_many_redirects"), "dead": ("failed", "dns_error"),
@@ -66,7 +76,7 @@ _OUTCOMES: dict[str, tuple[str, str | None]] = {
 # A realistic broad-crawl mix for --sites N: mostly sites with a findable logo, some of every failure.
 _WEIGHTS = {kind: 4 for kind in PLACEMENT_KINDS} | {kind: 1 for kind in BEHAVIOUR_KINDS} | {
     "header_png": 12, "header_svg": 10, "jsonld_org": 6, "inline_svg": 6, "slow": 0.3, "giant_homepage": 0.5,
-    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS} | PAGE_WEIGHTS
+    "huge_homepage": 0.5, "huge_logo": 0.5, "dead": 3, "no_logo": 2} | {kind: 0 for kind in HOSTILE_KINDS + SSRF_KINDS + BOMB_KINDS} | PAGE_WEIGHTS | SCRIPTED_WEIGHTS
 DEMO_KINDS = ("header_png", "header_svg", "jsonld_org", "inline_svg", "apple_touch", "header_webp",
               "manifest", "favicon_only", "cdn_protocol_relative", "header_gif", "css_background", "data_uri")
 _SYLLABLES = ("zor", "vex", "lum", "ari", "qua", "tel", "nov", "bri", "kas", "pel", "dor", "mi", "sol", "tra",
@@ -130,7 +140,7 @@ def _expected_logo(site: Site) -> tuple[str, list[str]]:
         "broken_logo": ("link_icon", ["/icons/icon-192.png"]), "html_logo": ("link_icon", ["/icons/icon-192.png"]),
         "tiny_logo": ("link_icon", ["/icons/icon-192.png"]), "huge_logo": ("link_icon", ["/icons/icon-192.png"]),
     }
-    source, paths = (table | HOSTILE_EXPECTED | SSRF_EXPECTED | BOMB_EXPECTED | PAGE_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
+    source, paths = (table | HOSTILE_EXPECTED | SSRF_EXPECTED | BOMB_EXPECTED | PAGE_EXPECTED | SCRIPTED_EXPECTED).get(site.kind, ("img", ["/assets/logo.png"]))
     return source, [p if p.startswith(("http", "inline", "data")) else base + p for p in paths]
 
 
@@ -407,11 +417,25 @@ def site_routes(site: Site) -> Routes:
     elif k == "not_html":
         home = Route(200, "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 40)
     routes["/"] = page_home(site, home)
+    if k in SCRIPTED_KINDS:
+        routes["/"] = scripted_home(site, inline_svg(site.brand.mark))
+        scripted_assets(site, routes)
+        if k == "cookie_challenge":  # every path: the challenge until the cookie is sent (fixtureweb.web)
+            for path, route in list(routes.items()):
+                routes[path] = _gated(route, challenge_page(site))
     if k in SSRF_KINDS:
         ssrf_routes(site, routes)
     if k in BOMB_KINDS:
         bomb_assets(site, routes, page_body(site))
     return routes
+
+
+def _gated(route: Route | Callable[[], Route], gate: Route) -> Callable[[], Route]:
+    def build() -> Route:
+        answer = route() if callable(route) else route
+        return Route(answer.status, answer.ctype, answer.body, answer.headers, answer.mode, gate=gate)
+
+    return build
 
 
 def cdn_routes(brand: Brand) -> Routes:

@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 
 from fixtureweb.hostile import STREAMED_LOGO_BYTES, local_png
 from fixtureweb.process import proxy_env, serve_until_stopped, start_server, stop_server
+from fixtureweb.scripted import CHALLENGE_COOKIE
 from fixtureweb.sites import (
+    ALL_KINDS,
     GIANT_PAGE_DECLARED,
     HUGE_LOGO_BYTES,
-    KINDS,
     Route,
     Site,
     Truth,
@@ -89,7 +90,7 @@ class Web:
                     self._routes[host] = shared_routes(host)
             return self._routes[host]
 
-    def resolve(self, host: str, path: str, scheme: str) -> Route:
+    def resolve(self, host: str, path: str, scheme: str, cookie: str = "") -> Route:
         site = self.site_for(host)
         if site is not None and (redirect := self._redirect(site, host, path, scheme)):
             return redirect
@@ -97,6 +98,8 @@ class Web:
         if route is None:
             return Route(404, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>")
         route = route() if callable(route) else route
+        if route.gate is not None and CHALLENGE_COOKIE not in cookie:
+            return route.gate
         if route.mode.startswith("flaky"):
             return self._flaky(host, path, route)
         return route
@@ -150,7 +153,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return self._proxy_error(502, "DNS lookup failed", "ERR_DNS_FAIL 0")
         if web.refuses(host):
             return self._proxy_error(503, "Connection refused", "ERR_CONNECT_FAIL 111")
-        self._send(web.resolve(host, path, scheme))
+        self._send(web.resolve(host, path, scheme, self.headers.get("Cookie", "")))
 
     def do_CONNECT(self) -> None:
         host, _, port = self.path.rpartition(":") if self.path.count(":") != 1 else self.path.partition(":")
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = sub.add_parser("serve", help="serve the fixture web as a proxy on 127.0.0.1")
     cmd.add_argument("--sites", type=int, default=40)
     cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--kinds", default="", help=f"comma-separated site kinds to cycle through: {', '.join(KINDS)}")
+    cmd.add_argument("--kinds", default="", help=f"comma-separated site kinds to cycle through: {', '.join(ALL_KINDS)}")
     cmd.add_argument("--demo", action="store_true", help="a few dozen sites in brand families")
     cmd.add_argument("--port", type=int, default=0)
     cmd.add_argument("--truth", type=Path, help="write the expected outcome per domain (JSON) here")
@@ -377,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--canary", type=Path, help="append a line here for every request to an internal address")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k] or None
-    unknown = set(kinds or ()) - set(KINDS)
+    unknown = set(kinds or ()) - set(ALL_KINDS)
     if unknown:
         parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
     sites = build_sites(args.sites, args.seed, kinds, args.demo)

@@ -227,3 +227,10 @@ def test_a_trickling_site_is_stopped_by_the_low_speed_rule(web, tmp_path):
     assert (record.status, record.reason) == ("failed", "timeout")
     assert "'logosim/too_slow': 1," in result.stderr
     assert elapsed < 30, f"{elapsed:.0f} s: the trickle held the request towards DOWNLOAD_TIMEOUT"
+
+
+def test_ordinary_sites_never_open_a_browser_page(crawled):
+    """Every kind of the ordinary web shows its logo (or its failure) in the served markup: the browser pass,
+    on by default where a Chromium is installed, renders none of them."""
+    log = crawled[2].stderr
+    assert "playwright/page_count" not in log and "logosim/browser/" not in log

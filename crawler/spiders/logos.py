@@ -34,6 +34,7 @@ from crawler.items import LogoItem
 from crawler.middlewares import CONVERT_ERROR, CONVERTED, INLINE_DATA, LOGO_CANDIDATE, SPRITE_OF
 from crawler.pipelines import REFUSAL_STAT, crawl_data_dir
 from crawler.reasons import best_reason, failure_reason
+from crawler.rendering import RenderStage
 from crawler.stylesheets import StylesheetStage
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class SiteJob:
     attempts: int = 0
     last_reason: str | None = None
     refreshes: int = 0
+    rendered: bool = False  # the candidates come from the browser pass (crawler.browser)
+    static: list[Any] = field(default_factory=list)  # the served page's candidates, should the browser fail
+    cookies: str = ""  # what the browser's page left (a challenge's cookie), sent with the logo's requests
 
     @classmethod
     def for_domain(cls, domain: str) -> SiteJob:
@@ -112,7 +116,7 @@ def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class LogosSpider(StylesheetStage, scrapy.Spider):
+class LogosSpider(StylesheetStage, RenderStage, scrapy.Spider):
     name = "logos"
 
     def __init__(self, domains: str | None = None, force: str | bool = False,
@@ -140,6 +144,7 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         spider.max_refreshes = settings.getint("LOGOSIM_MAX_REFRESHES")
         spider.extract_deadline = settings.getfloat("LOGOSIM_EXTRACT_DEADLINE")
         spider.init_stylesheets(settings)
+        spider.init_browser(crawler)
         # We never verify certificates (a logo is public), so a per-site hostname warning is only noise.
         logging.getLogger("scrapy.core.downloader.tls").setLevel(logging.ERROR)
         spider.low_speed_limit = settings.getint("LOGOSIM_LOW_SPEED_LIMIT")
@@ -247,6 +252,8 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         except ExtractTimeout:
             self.crawler.stats.inc_value("logosim/extract_timeout")
             return [self.finish(job, LogoItem.no_logo(job.domain, "extract_timeout"))]
+        if (why := await self.render_reason(response, candidates)) is not None:
+            return [self.render_request(job, response, candidates, why)]
         if not candidates or all(c.source == "favicon" for c in candidates):
             try:  # a second parse of the page: in the thread pool too, never in the reactor's thread
                 target = await maybe_deferred_to_future(deferToThread(
@@ -269,6 +276,10 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
         try:
             reason = failure_reason(failure, homepage=True)
             job.failures.append(reason)
+            response = getattr(failure.value, "response", None)
+            if reason in ("http_403", "http_5xx") and response is not None \
+                    and (render := self.challenge_request(job, response)) is not None:
+                return [render]  # a challenge page: the browser answers it
             # Scrapy sets download_latency once the response headers arrive: a timeout after that is a
             # server that answered and then trickled, and its other scheme is the same slow server.
             answered = "download_latency" in request.meta
@@ -317,7 +328,8 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
             meta[INLINE_DATA], url = candidate.data, "data:,inline"
         if candidate.sprite is not None:
             meta[SPRITE_OF] = candidate.sprite
-        return Request(url, callback=self.parse_logo, errback=self.candidate_failed, meta=meta,
+        headers = {"Cookie": job.cookies} if job.cookies else None
+        return Request(url, callback=self.parse_logo, errback=self.candidate_failed, meta=meta, headers=headers,
                        dont_filter=True, priority=PRIORITY_LOGO)
 
     @_guarded
@@ -357,6 +369,8 @@ class LogosSpider(StylesheetStage, scrapy.Spider):
     # -- the end of a site ---------------------------------------------------------------------------------
     def finish(self, job: SiteJob, item: LogoItem) -> LogoItem:
         self.pending.discard(job.domain)
+        if job.rendered:
+            item.record.rendered = True
         return item
 
     def recover_lost_sites(self) -> None:
