@@ -43,6 +43,11 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 _APP_ID = re.compile(rb"""\bid\s?=\s?["']?(?:app|root|__next|__nuxt|svelte|main-app|react-root)["'\s>]""")
 _EMPTY_CLOSE = re.compile(rb"\s{0,200}</(?:div|main|section)>")
 _EMPTY_HEADER = re.compile(rb"\s{0,200}</header>")
+# An id or class naming the page's header container (not "logo" or "brand": an empty link so named is often a
+# stylesheet's picture, which crawler.stylesheets reads without a browser).
+_HEADER_NAMED = re.compile(rb"""\b(?:id|class)\s?=\s?["']?[^"'<>]{0,120}?\b(?:site-header|page-header|masthead|navbar|"""
+                           rb"""topbar|top-bar|header-root|header-container|app-header)\b[^"'<>]{0,120}["'\s>]""")
+_EMPTY_ANY = re.compile(rb"\s{0,200}</(?:div|header|nav|section)>")
 _CHALLENGE = re.compile(rb"checking your browser|just a moment\.\.\.|enable javascript and cookies|"
                         rb"please enable cookies|verifying you are human|ddos protection by")
 # A body with a script and fewer visible characters than this is an empty shell its script fills.
@@ -61,13 +66,17 @@ def looks_scripted(body: bytes) -> str | None:
         end = page.find(b">", match.end() - 1, match.end() + 2000)
         if end >= 0 and _EMPTY_CLOSE.match(page, end + 1):
             return "app_root"
-    if b"<script" in page:  # an empty <header> that a script fills
+    if b"<script" in page:  # an empty <header>, or an empty element named as one, that a script fills
         at = page.find(b"<header")
         while at >= 0:
             end = page.find(b">", at, at + 2000)
             if end >= 0 and _EMPTY_HEADER.match(page, end + 1):
                 return "empty_header"
             at = page.find(b"<header", at + 7)
+        for match in _HEADER_NAMED.finditer(page):
+            end = page.find(b">", match.end() - 1, match.end() + 2000)
+            if end >= 0 and _EMPTY_ANY.match(page, end + 1):
+                return "empty_header"
     at = page.find(b"<noscript")
     while at >= 0:
         text = page[at:at + 900]

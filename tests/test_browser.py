@@ -29,6 +29,8 @@ ORDINARY = ["header_png", "inline_svg", "jsonld_org", "favicon_only"]
     (b'<html><body><div id="app"></div><script src="/app.js"></script></body></html>', "app_root"),
     (b"<html><body><div class=x id='root'>\n</div><p>" + b"word " * 80 + b"</p></body></html>", "app_root"),
     (b'<html><body><header class="top"></header><p>' + b"word " * 80 + b"</p><script>f()</script>", "empty_header"),
+    (b"<html><body><div id='site-header'></div><p>" + b"word " * 80 + b"</p><script>f()</script>", "empty_header"),
+    (b"<html><body><a class='brand-mark' href='/'></a><p>" + b"word " * 80 + b"</p><script>f()</script>", None),
     (b"<html><body><noscript>Please enable JavaScript.</noscript><p>" + b"word " * 80 + b"</p>", "noscript"),
     (b"<html><head><title>Just a moment...</title></head><body><script>c()</script></body></html>", "challenge"),
     (b"<html><body><script>render()</script><p>Loading</p></body></html>", "shell"),
@@ -43,7 +45,7 @@ def test_what_looks_built_by_a_script(page: bytes, why: str | None) -> None:
 def test_the_checks_stay_linear_on_hostile_markup() -> None:
     """Each would be quadratic with an unbounded pattern (issue 19's rule): these return at once."""
     for page in (b"<noscript" * 60_000, b"<div id=app " * 60_000, b"<script" * 70_000, b"<header" * 70_000,
-                 b"<" * 500_000, b"id=app>" * 70_000):
+                 b"<" * 500_000, b"id=app>" * 70_000, (b"<div class=" + b"a" * 120 + b" ") * 4000 + b"<script>"):
         looks_scripted(page)
 
 
