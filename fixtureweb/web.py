@@ -90,7 +90,7 @@ class Web:
                     self._routes[host] = shared_routes(host)
             return self._routes[host]
 
-    def resolve(self, host: str, path: str, scheme: str, cookie: str = "") -> Route:
+    def resolve(self, host: str, path: str, scheme: str) -> Route:
         site = self.site_for(host)
         if site is not None and (redirect := self._redirect(site, host, path, scheme)):
             return redirect
@@ -98,8 +98,6 @@ class Web:
         if route is None:
             return Route(404, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>")
         route = route() if callable(route) else route
-        if route.gate is not None and CHALLENGE_COOKIE not in cookie:
-            return route.gate
         if route.mode.startswith("flaky"):
             return self._flaky(host, path, route)
         return route
@@ -153,7 +151,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return self._proxy_error(502, "DNS lookup failed", "ERR_DNS_FAIL 0")
         if web.refuses(host):
             return self._proxy_error(503, "Connection refused", "ERR_CONNECT_FAIL 111")
-        self._send(web.resolve(host, path, scheme, self.headers.get("Cookie", "")))
+        route = web.resolve(host, path, scheme)
+        if route.gate is not None and CHALLENGE_COOKIE not in self.headers.get("Cookie", ""):
+            route = route.gate  # fixtureweb.scripted's challenge: every path until the cookie is sent
+        self._send(route)
 
     def do_CONNECT(self) -> None:
         host, _, port = self.path.rpartition(":") if self.path.count(":") != 1 else self.path.partition(":")
