@@ -126,3 +126,51 @@ def test_explain_says_the_page_was_rendered(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["rendered"] is True and report["candidates"][0]["url"].endswith("/assets/logo.png")
     assert text.returncode == 0 and "rendered" not in text.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(stat.parent.name))
+                todo.append(int(stat.parent.name))
+    return found
+
+
+@needs_chromium
+def test_a_killed_crawl_leaves_no_browser_behind(tmp_path: Path) -> None:
+    """kill -9 of the crawl while pages are open: Playwright's driver, Chromium and its renderers all end."""
+    import signal
+
+    from test_reliability import alive, wait_for
+
+    with FixtureWeb(sites=4, seed=4, kinds=["never_loads"]) as web:
+        listing = web.write_domains(tmp_path / "domains.csv")
+        env = {**os.environ, **web.proxy_env(), "LOGOSIM_DATA_DIR": str(tmp_path / "data")}
+        proc = subprocess.Popen([sys.executable, "-m", "scrapy.cmdline", "crawl", "logos", "-a", f"domains={listing}",
+                                 "-s", "LOGOSIM_BROWSER_SETTLE=30"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+
+        def chromium() -> list[int]:
+            found = []
+            for pid in _descendants(proc.pid):
+                try:
+                    if b"chrom" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        found.append(pid)
+                except OSError:
+                    continue
+            return found
+
+        try:
+            assert wait_for(lambda: len(chromium()) > 0, 60), "no browser started"
+            below = _descendants(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert wait_for(lambda: not any(alive(pid) for pid in below), 15), "a browser process outlived the crawl"
