@@ -130,17 +130,13 @@ def test_explain_says_the_page_was_rendered(tmp_path: Path) -> None:
 
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (Linux /proc)."""
+    from test_reliability import children
+
     found, todo = [], [pid]
     while todo:
-        parent = todo.pop()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.append(int(stat.parent.name))
-                todo.append(int(stat.parent.name))
+        below = children(todo.pop())
+        found += below
+        todo += below
     return found
 
 
