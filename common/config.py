@@ -34,6 +34,7 @@ from common.errors import LogosimError
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_COLLECTION = "logos"
+BROWSER_MODES = ("auto", "never", "always")  # the crawl's browser pass (crawler.browser)
 ENV = {
     "data_dir": "LOGOSIM_DATA_DIR",
     "qdrant_url": "QDRANT_URL",
@@ -100,8 +101,8 @@ def _parse(name: str, variable: str, raw: str) -> Any:
     if name in ("offline", "allow_private_addresses"):
         return raw.lower() in ("1", "true", "yes", "on")
     if name == "browser":
-        if raw.lower() not in ("auto", "never", "always"):
-            raise LogosimError(f"{variable}={raw!r}: use auto, never or always")
+        if raw.lower() not in BROWSER_MODES:
+            raise LogosimError(f"{variable}={raw!r}: use {', '.join(BROWSER_MODES)}")
         return raw.lower()
     if name == "read_text":
         return raw.lower() not in ("0", "false", "no", "off")

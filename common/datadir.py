@@ -104,38 +104,27 @@ class DataDir:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it over: readers never see a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name stays short: a 253-character domain's own file name is already near NAME_MAX.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)  # a buffered write loops over short os.write()s itself
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)  # the rename itself survives a power cut only once its folder is synced
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_many([(path, data)])
 
 
 def atomic_write_many(files: list[tuple[Path, bytes]]) -> None:
-    """``atomic_write_bytes`` for a batch (group commit): every file written to a temporary beside it, one sync of
-    the filesystem for all their bytes, then each renamed over and each folder synced once. A kill leaves each
-    file old or new, and at worst temporaries that ``DataDir.ensure`` sweeps."""
+    """``atomic_write_bytes`` for a batch too (group commit): every file written to a temporary beside it, their
+    bytes made durable at once, then each renamed over and each folder synced once. A kill leaves each file old
+    or new, and at worst temporaries that ``DataDir.ensure`` sweeps."""
     written: list[tuple[str, Path]] = []
     try:
         for path, data in files:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # The temporary name stays short: a 253-character domain's own file name is already near NAME_MAX.
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
             written.append((tmp, path))
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(data)  # a buffered write loops over short os.write()s itself
         sync_files([tmp for tmp, _ in written])
         for tmp, path in written:
             os.replace(tmp, path)
         for folder in {path.parent for _, path in written}:
-            fsync_dir(folder)
+            fsync_dir(folder)  # a rename survives a power cut only once its folder is synced
     except BaseException:
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)
@@ -143,11 +132,10 @@ def atomic_write_many(files: list[tuple[Path, bytes]]) -> None:
 
 
 def sync_files(paths: list[str]) -> None:
-    """Make the files' bytes durable: one syncfs(2) of their filesystem where Linux offers it (one flush for the
-    whole batch instead of one fsync, and one journal commit, per file), else an fsync of each."""
-    if not paths:
-        return
-    syncfs = _syncfs()
+    """Make the files' bytes durable: one file with fsync; several with one syncfs(2) of their filesystem where
+    Linux offers it (one flush for the whole batch instead of one fsync, and one journal commit, per file), else
+    an fsync of each."""
+    syncfs = _syncfs() if len(paths) > 1 else None
     if syncfs is not None:
         fd = os.open(paths[0], os.O_RDONLY)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -20,3 +21,17 @@ def exit_with_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="logosim-parent-watch", daemon=True).start()
+
+
+def die_with_parent(parent: int) -> None:
+    """For a child started by ``parent`` (a crawl process of crawler.processes): SIGKILL when the parent dies
+    (Linux's PR_SET_PDEATHSIG), and, elsewhere and as a backstop, ``exit_with_parent``'s watch."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+    exit_with_parent(parent)

@@ -35,7 +35,6 @@ from common.netguard import host_verdict, is_global_ip, parse_ip
 
 logger = logging.getLogger(__name__)
 
-MODES = ("auto", "never", "always")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # What marks a page as built by a script or a challenge, read from the served markup (lower-cased). Every
@@ -174,19 +173,6 @@ async def abort_request(request: Any) -> bool:
     except OSError:
         return True
     return not all(is_global_ip(answer[4][0].split("%")[0]) for answer in answers)
-
-
-# The geometry of what a visitor sees: each picture's box and visibility, by its position in document order
-# (the extraction reads the same DOM), measured in the page after it rendered.
-GEOMETRY_JS = """() => {
-  const out = [];
-  for (const el of document.querySelectorAll('img, svg, [style*="background"]')) {
-    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
-    out.push({tag: el.tagName.toLowerCase(), x: r.x + scrollX, y: r.y + scrollY, w: r.width, h: r.height,
-              visible: s.visibility !== 'hidden' && s.display !== 'none' && r.width > 0 && r.height > 0});
-  }
-  return out;
-}"""
 
 
 def _lazy_handler() -> type:

@@ -4,10 +4,10 @@ Scrapy and Twisted run under one GIL, so one crawl process is bound by one core.
 planned domains by a hash of the domain into N lists and starts N crawl processes (``python -m
 crawler.runner``), each a whole crawler with its own conversion worker, over the same data folder:
 
-- one manifest: every process appends its records to ``manifest.jsonl`` itself, each record one ``write()`` of
-  one line on a file opened with O_APPEND (the kernel serialises such writes: lines never interleave) followed
-  by an fsync, after its logo file is durable, exactly as a lone crawl writes them; the shards are disjoint,
-  so a domain gets one record;
+- one manifest: every process appends its records to ``manifest.jsonl`` itself, each batch of whole lines one
+  ``write()`` on a file opened with O_APPEND (the kernel serialises such writes: lines never interleave)
+  followed by an fsync, after their logo files are durable (crawler.groupcommit), exactly as a lone crawl
+  writes them; the shards are disjoint, so a domain gets one record;
 - one lock: the caller (logosim's stage) holds the folder's lock for the whole crawl; the processes run inside
   it and neither sweep the folder's temporary files nor compact the manifest while others write it
   (LOGOSIM_SHARED_FOLDER): the caller sweeps before and compacts after;
@@ -138,19 +138,3 @@ class _ManifestTail:
 
     def close(self) -> None:
         self._file.close()
-
-
-def die_with_parent(parent: int) -> None:
-    """SIGKILL when the parent dies (Linux); elsewhere, and as a backstop, a thread that watches it."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before the prctl took effect
-        os._exit(1)
-    from common.procs import exit_with_parent
-
-    exit_with_parent(parent)

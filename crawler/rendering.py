@@ -17,7 +17,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from crawler.browser import GUARD, MODES, browser_settings, find_chromium, looks_scripted
+from common.config import BROWSER_MODES
+from crawler.browser import GUARD, browser_settings, find_chromium, looks_scripted
 
 logger = logging.getLogger(__name__)
 PRIORITY_RENDER = 1
@@ -33,8 +34,8 @@ class RenderStage:
         ``never`` and a Chromium is found: Scrapy builds its download handlers from these settings."""
         super().update_settings(settings)  # type: ignore[misc]
         mode = str(settings.get("LOGOSIM_BROWSER") or "auto").lower()
-        if mode not in MODES:
-            raise ValueError(f"LOGOSIM_BROWSER={mode!r}: use one of {', '.join(MODES)}")
+        if mode not in BROWSER_MODES:
+            raise ValueError(f"LOGOSIM_BROWSER={mode!r}: use one of {', '.join(BROWSER_MODES)}")
         chromium = find_chromium(settings.get("LOGOSIM_CHROMIUM"))
         settings.set("LOGOSIM_BROWSER_FOUND", chromium, priority="spider")
         extra = browser_settings(mode, chromium, _crawl_proxy(settings), settings.getint("LOGOSIM_BROWSER_PAGES"),
@@ -47,7 +48,7 @@ class RenderStage:
         self.browser_mode = str(settings.get("LOGOSIM_BROWSER") or "auto").lower()
         self.browser_on = settings.getbool("LOGOSIM_BROWSER_ON")
         self.browser_settle = settings.getfloat("LOGOSIM_BROWSER_SETTLE")
-        GUARD["proxied"] = bool(_crawl_proxy(settings))
+        GUARD["proxied"] = "proxy" in settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")  # update_settings read it
         GUARD["allow_private"] = settings.getbool("LOGOSIM_ALLOW_PRIVATE_ADDRESSES")
         if self.browser_mode != "never" and not self.browser_on:
             logger.warning("browser pass off: no Chromium found (apt-get install chromium, or set LOGOSIM_CHROMIUM); "

@@ -22,9 +22,10 @@ from common.manifest import (
     read_manifest,
     rewrite_manifest,
 )
+from common.procs import die_with_parent
 from crawler.frontier import INTAKE_REASON, LOST_REASON, UNREACHABLE_REASON
 from crawler.pipelines import REFUSAL_STAT
-from crawler.processes import die_with_parent, processes_for, run_processes
+from crawler.processes import processes_for, run_processes
 
 
 def config_settings(config: Config) -> dict[str, Any]:
@@ -93,10 +94,10 @@ def run_crawl(domains_file: Path | None, data_dir: DataDir, *, force: bool = Fal
     done = set() if force else set(manifest.records)
     # Planned once and handed to the spider; on a frontier the frontier plans.
     todo = [domain for domain in listing.domains if domain not in done] if listing and not shared else []
-    if not shared and not shard and processes_for(len(todo), processes) > 1:
+    count = 1 if shared or shard else processes_for(len(todo), processes)
+    if count > 1:
         assert listing is not None
-        return _run_processes(listing, todo, data_dir, processes_for(len(todo), processes), settings or {},
-                              on_record, on_start)
+        return _run_processes(listing, todo, data_dir, count, settings or {}, on_record, on_start)
     # The caller raises a refusal's line (REFUSAL_STAT) for the CLI to print: the crawl's log must not repeat it.
     logging.getLogger("crawler.frontier_worker").addFilter(_not_a_refusal)
     project = get_project_settings()
